@@ -1,0 +1,233 @@
+"""The loader: Parquet, CSV, DuckDB, mappings, derived tables and every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from workbench.loading import LoadError, load_tables
+from workbench.schema import TABLES, TIMESTAMP_DTYPE
+
+
+def _write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = folder / name
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+ORDERS_CSV = (
+    "order_id,customer_id,ordered_at,amount\n"
+    "o1,c1,2024-01-05 10:00:00,10.50\n"
+    "o2,c1,2024-02-05T08:00:00+02:00,20\n"
+    "o3,c2,2024-03-01,5\n"
+)
+
+
+def test_minimum_orders_csv_derives_customers_and_types(tmp_path):
+    _write(tmp_path, "orders.csv", ORDERS_CSV)
+    data = load_tables(tmp_path)
+    orders = data["orders"]
+    assert list(orders.columns[:6]) == list(TABLES["orders"].columns)
+    assert orders["ordered_at"].dtype == TIMESTAMP_DTYPE
+    # a time zone offset is honoured; naive timestamps are UTC
+    assert orders.loc[1, "ordered_at"] == pd.Timestamp("2024-02-05 06:00", tz="UTC")
+    assert orders.loc[0, "ordered_at"] == pd.Timestamp("2024-01-05 10:00", tz="UTC")
+    assert orders["amount"].tolist() == [10.5, 20.0, 5.0]
+    assert orders["status"].tolist() == ["completed"] * 3
+    assert sorted(data["customers"]["customer_id"]) == ["c1", "c2"]
+    actions = " ".join(str(r) for r in data.repairs)
+    assert "customers: derived from orders" in actions
+    assert "orders.status: column absent; set to 'completed'" in actions
+    assert "email_events" not in data  # optional tables stay absent
+    assert data.sources["orders"].digest.startswith("sha256:")
+
+
+def test_parquet_with_numeric_ids_becomes_strings(tmp_path):
+    orders = pd.DataFrame(
+        {
+            "order_id": [1, 2],
+            "customer_id": [17850.0, None],
+            "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+            "amount": [1, 2],
+        }
+    )
+    orders.to_parquet(tmp_path / "orders.parquet")
+    data = load_tables(tmp_path)
+    out = data["orders"]
+    assert out["order_id"].tolist() == ["1", "2"]
+    assert out.loc[0, "customer_id"] == "17850"
+    assert pd.isna(out.loc[1, "customer_id"])
+    assert out["ordered_at"].dtype == TIMESTAMP_DTYPE
+    # customers derived only from known ids; the missing id is the audit's concern
+    assert data["customers"]["customer_id"].tolist() == ["17850"]
+
+
+def test_csv_with_bom_semicolons_and_decimal_comma(tmp_path):
+    text = "order_id;customer_id;ordered_at;amount\no1;C1;05/01/2024 10:00;1.234,50\n"
+    _write(tmp_path, "orders.csv", "\ufeff" + text)
+    mapping = {"tables": {"orders": {"csv": {"decimal": ","}, "dayfirst": True}}}
+    data = load_tables(tmp_path, mapping=mapping)
+    row = data["orders"].iloc[0]
+    assert row["amount"] == pytest.approx(1234.50)
+    assert row["ordered_at"] == pd.Timestamp("2024-01-05 10:00", tz="UTC")
+
+
+def test_mapping_file_renames_files_columns_and_values(tmp_path):
+    _write(
+        tmp_path,
+        "export.csv",
+        "Invoice,Cust,When,Total,State\nA1,x,2024-01-01,3,C\nA2,y,2024-01-02,4,OK\n",
+    )
+    _write(
+        tmp_path,
+        "mapping.yml",
+        "timezone: Europe/London\n"
+        "tables:\n"
+        "  orders:\n"
+        "    file: export.csv\n"
+        "    columns: {order_id: Invoice, customer_id: Cust, ordered_at: When, amount: Total,"
+        " status: State}\n"
+        "    values: {status: {C: cancelled}}\n",
+    )
+    data = load_tables(tmp_path)
+    orders = data["orders"]
+    assert orders["status"].tolist() == ["cancelled", "completed"]  # 'OK' is a synonym
+    assert data.sources["orders"].columns["order_id"] == "Invoice"
+    assert orders.loc[0, "ordered_at"] == pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def test_naive_timestamps_in_a_mapping_timezone(tmp_path):
+    _write(tmp_path, "orders.csv", ORDERS_CSV)
+    data = load_tables(tmp_path, mapping={"timezone": "America/New_York"})
+    assert data["orders"].loc[0, "ordered_at"] == pd.Timestamp("2024-01-05 15:00", tz="UTC")
+
+
+def test_line_level_export_becomes_orders_and_products(tmp_path):
+    _write(
+        tmp_path,
+        "lines.csv",
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+        "536365,85123A,HEART,6,2010-12-01 08:26,2.55,17850.0,United Kingdom\n"
+        "536365,71053,LANTERN,6,2010-12-01 08:26,3.39,17850.0,United Kingdom\n"
+        "C536379,D,Discount,-1,2010-12-01 09:41,27.5,14527.0,United Kingdom\n"
+        "536380,22961,JAM,24,2010-12-01 09:41,1.45,,France\n",
+    )
+    _write(
+        tmp_path,
+        "mapping.yml",
+        "tables:\n"
+        "  order_items:\n"
+        "    file: lines.csv\n"
+        "    columns: {order_id: Invoice, product_id: StockCode, name: Description,"
+        " quantity: Quantity, ordered_at: InvoiceDate, unit_price: Price,"
+        " customer_id: Customer ID, country: Country}\n",
+    )
+    data = load_tables(tmp_path)
+    orders = data["orders"].set_index("order_id")
+    assert orders.loc["536365", "amount"] == pytest.approx(6 * 2.55 + 6 * 3.39)
+    assert orders.loc["536365", "customer_id"] == "17850"
+    assert orders.loc["C536379", "status"] == "cancelled"
+    assert orders.loc["C536379", "amount"] == pytest.approx(-27.5)
+    assert pd.isna(orders.loc["536380", "customer_id"])  # kept: the audit quarantines it
+    assert set(data["products"]["product_id"]) == {"85123A", "71053", "D", "22961"}
+    customers = data["customers"].set_index("customer_id")
+    assert customers.loc["17850", "country"] == "United Kingdom"
+    assert any("derived from order lines" in str(r) for r in data.repairs)
+
+
+def test_duckdb_database_source(tmp_path):
+    path = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "create table orders as select 'o1' as order_id, 'c1' as customer_id, "
+        "timestamp '2024-01-01 00:00' as ordered_at, 9.5 as amount"
+    )
+    con.close()
+    data = load_tables(path)
+    assert data["orders"]["amount"].tolist() == [9.5]
+    assert data.sources["orders"].format == "duckdb"
+
+
+def test_booleans_accept_yes_no(tmp_path):
+    _write(tmp_path, "orders.csv", ORDERS_CSV)
+    _write(tmp_path, "customers.csv", "customer_id,email_opt_in\nc1,Yes\nc2,no\nc3,\n")
+    out = load_tables(tmp_path)["customers"]["email_opt_in"]
+    assert out.tolist()[:2] == [True, False] and pd.isna(out.iloc[2])
+
+
+# ---------------------------------------------------------------- bad input, one test each
+
+
+def test_missing_source():
+    with pytest.raises(LoadError, match="does not exist"):
+        load_tables("/nonexistent/folder")
+
+
+def test_missing_required_table(tmp_path):
+    _write(tmp_path, "products.csv", "product_id\np1\n")
+    with pytest.raises(LoadError, match=r"required table\(s\) orders not found"):
+        load_tables(tmp_path)
+
+
+def test_missing_required_column_names_file_table_column_and_close_match(tmp_path):
+    _write(tmp_path, "orders.csv", "order_id,customer_id,order_date,amount\no1,c1,2024-01-01,1\n")
+    with pytest.raises(LoadError) as info:
+        load_tables(tmp_path)
+    message = str(info.value)
+    assert "orders.csv (table 'orders')" in message
+    assert "column 'ordered_at' is missing" in message
+    assert "order_date" in message  # the similar column is suggested
+
+
+def test_unreadable_file(tmp_path):
+    (tmp_path / "orders.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(LoadError, match=r"orders.parquet \(table 'orders'\): the file cannot be read"):
+        load_tables(tmp_path)
+
+
+def test_unparseable_dates_show_examples(tmp_path):
+    _write(
+        tmp_path,
+        "orders.csv",
+        "order_id,customer_id,ordered_at,amount\no1,c1,yesterday,1\no2,c1,2024-01-01,1\n",
+    )
+    with pytest.raises(LoadError) as info:
+        load_tables(tmp_path)
+    message = str(info.value)
+    assert "column 'ordered_at' expected dates/timestamps" in message
+    assert "'yesterday'" in message
+
+
+def test_wrong_numeric_type_shows_examples(tmp_path):
+    _write(
+        tmp_path,
+        "orders.csv",
+        "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,ten\no2,c1,2024-01-01,\n",
+    )
+    with pytest.raises(LoadError) as info:
+        load_tables(tmp_path)
+    message = str(info.value)
+    assert "orders.csv (table 'orders'): column 'amount' expected numbers" in message
+    assert "1 value(s)" in message and "'ten'" in message  # the blank is missing, not wrong
+
+
+def test_wrong_boolean_values(tmp_path):
+    _write(tmp_path, "orders.csv", ORDERS_CSV)
+    _write(tmp_path, "customers.csv", "customer_id,email_opt_in\nc1,maybe\n")
+    with pytest.raises(LoadError, match=r"column 'email_opt_in' expected true/false.*'maybe'"):
+        load_tables(tmp_path)
+
+
+def test_mapping_to_unknown_canonical_column(tmp_path):
+    _write(tmp_path, "orders.csv", ORDERS_CSV)
+    with pytest.raises(LoadError, match=r"no canonical column 'orderd_at'.*did you mean ordered_at"):
+        load_tables(tmp_path, mapping={"tables": {"orders": {"columns": {"orderd_at": "x"}}}})
+
+
+def test_mapping_to_absent_source_column(tmp_path):
+    _write(tmp_path, "orders.csv", ORDERS_CSV)
+    with pytest.raises(LoadError, match=r"mapped column 'When' for 'ordered_at' is not in the file"):
+        load_tables(tmp_path, mapping={"tables": {"orders": {"columns": {"ordered_at": "When"}}}})
