@@ -1,0 +1,233 @@
+"""The ``workbench`` command.
+
+Heavy libraries are imported inside the commands so ``workbench --help`` stays instant.
+Exit codes are those of :class:`workbench.pipeline.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["main", "cli"]
+
+log = logging.getLogger("workbench")
+
+
+def _settings(data_root: str | None, reports_dir: str | None, tracking_uri: str | None):
+    from workbench.settings import get_settings
+
+    return get_settings(data_dir=data_root, reports_dir=reports_dir, tracking_uri=tracking_uri)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from workbench.stage import setup_logging
+
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
+
+
+_settings_options = [
+    click.option(
+        "--data-root",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Data tree for interim/processed outputs (default: $WORKBENCH_DATA_DIR, the parent "
+        "of --data when it is a folder named 'raw', else <project>/data).",
+    ),
+    click.option(
+        "--reports-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Reports folder (default: $WORKBENCH_REPORTS_DIR or <project>/reports).",
+    ),
+    click.option(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///<project>/mlruns/mlflow.db).",
+    ),
+]
+
+
+def settings_options(func):
+    for option in reversed(_settings_options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="customer-personalization-workbench")
+def cli() -> None:
+    """Customer Personalization Workbench: audit, features, segments, churn and A/B analysis."""
+
+
+@cli.command("demo-data")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Folder (default: <data>/raw)."
+)
+@click.option("--customers", type=click.IntRange(min=100), default=20_000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--end", default="2026-06-30", show_default=True, help="Last day of the history.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--if-missing",
+    is_flag=True,
+    help="Skip when the folder already holds demo data made with the same options.",
+)
+@click.option("--force", is_flag=True, help="Overwrite canonical files that are not demo data.")
+def demo_data(
+    out: str | None, customers: int, seed: int, end: str, quiet: bool, if_missing: bool, force: bool
+) -> None:
+    """Write the seeded demo tables (Parquet) and their ground truth (_truth/).
+
+    Refuses to overwrite a folder whose tables were not written by this command
+    (your own data), unless --force.
+    """
+    _setup_logging(False)
+    import json
+
+    from workbench.loading import find_table_files
+    from workbench.simulate import write_demo_data
+
+    target = Path(out) if out else _settings(None, None, None).raw_dir
+    truth = target / "_truth" / "summary.json"
+    if truth.exists():
+        previous = json.loads(truth.read_text())
+        same = (previous.get("customers"), previous.get("seed"), previous.get("end")) == (
+            customers,
+            seed,
+            end,
+        )
+        if if_missing and same:
+            click.echo(f"demo data ({customers:,} customers, seed {seed}) already in {target}")
+            return
+    elif find_table_files(target) and not force:
+        click.echo(
+            f"error: {target} holds tables that are not demo data; refusing to overwrite them "
+            "(use another --out, or --force)",
+            err=True,
+        )
+        sys.exit(2)
+    summary = write_demo_data(target, customers=customers, seed=seed, end=end, progress=not quiet)
+    for table, rows in summary.get("rows", summary).items():
+        click.echo(f"{table:>24}: {rows:>12,}" if isinstance(rows, int) else f"{table}: {rows}")
+    click.echo(f"written to {target}")
+
+
+@cli.command("stages")
+def stages_command() -> None:
+    """List the pipeline's stages and their parameters with defaults."""
+    from workbench.pipeline import discover_stages
+
+    for stage in discover_stages(_settings(None, None, None).notebooks_dir):
+        deps = f" (depends on {', '.join(stage.depends_on)})" if stage.depends_on else ""
+        click.echo(f"{stage.number:02d} {stage.name}{deps}")
+        for key, default in stage.parameters.items():
+            note = f"  # {stage.help[key]}" if stage.help.get(key) else ""
+            click.echo(f"     {key} = {default!r}{note}")
+
+
+@cli.command("run")
+@click.option(
+    "--data", "data_dir", required=True, type=click.Path(), help="Source folder or DuckDB file."
+)
+@click.option(
+    "--as-of", required=True, help="Cut-off date YYYY-MM-DD; features use data before it."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder (default: reports/<as_of>_<timestamp>/).",
+)
+@click.option("--stages", default=None, help="Comma-separated stage names (default: all).")
+@click.option(
+    "-p", "--param", "params", multiple=True, help="name=value or stage.name=value (repeatable)."
+)
+@click.option(
+    "--keep-going", is_flag=True, help="After a failure, run the stages that do not depend on it."
+)
+@click.option(
+    "--keep-last",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep only the N newest run folders.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar (for cron logs).")
+@click.option("-v", "--verbose", is_flag=True)
+@settings_options
+def run_command(
+    data_dir: str,
+    as_of: str,
+    out: str | None,
+    stages: str | None,
+    params: tuple[str, ...],
+    keep_going: bool,
+    keep_last: int | None,
+    no_progress: bool,
+    verbose: bool,
+    data_root: str | None,
+    reports_dir: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Execute the stage notebooks in order and write the reports.
+
+    Exit codes: 0 all stages succeeded; 1 a stage failed; 2 bad arguments or parameters;
+    3 another run holds the lock; 4 the data source is missing.
+    """
+    _setup_logging(verbose)
+    from workbench.pipeline import ExitCode, LockedError, ParameterError, run_pipeline
+
+    source = Path(data_dir).expanduser().resolve()
+    if data_root is None and source.is_dir() and source.name == "raw":
+        import os
+
+        if not os.environ.get("WORKBENCH_DATA_DIR"):
+            data_root = str(source.parent)
+    settings = _settings(data_root, reports_dir, tracking_uri)
+    try:
+        result = run_pipeline(
+            settings=settings,
+            data_dir=source,
+            as_of=as_of,
+            output_dir=Path(out) if out else None,
+            stage_names=[s.strip() for s in stages.split(",") if s.strip()] if stages else None,
+            overrides=params,
+            keep_going=keep_going,
+            progress=not no_progress,
+        )
+    except (ParameterError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+    except LockedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.LOCKED)
+    except FileNotFoundError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.DATA)
+    for stage in result.stages:
+        seconds = "" if stage.seconds is None else f" {stage.seconds:6.1f} s"
+        click.echo(
+            f"{stage.status:>8} {stage.name}{seconds}" + (f"  {stage.error}" if stage.error else "")
+        )
+    click.echo(f"report: {result.index}")
+    if keep_last:
+        from workbench.pipeline import apply_retention
+
+        for removed in apply_retention(settings.reports_dir, keep_last, keep=result.output_dir):
+            click.echo(f"removed old run {removed.name}")
+    if not result.ok:
+        failed = result.failures()
+        click.echo(f"error: {failed[0].error}", err=True)
+    sys.exit(result.exit_code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="workbench")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

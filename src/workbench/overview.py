@@ -1,0 +1,161 @@
+"""Stage 00: a first look at the data — coverage, volumes, mix and activity.
+
+Everything here describes the data as it arrived (before the audit), so a user sees
+what they gave the workbench. Rows dated at or after ``as_of`` are counted, not hidden.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.loading import LoadedData
+from workbench.schema import TABLES
+
+__all__ = [
+    "table_coverage",
+    "monthly_orders",
+    "customer_mix",
+    "activity_shares",
+    "order_value_summary",
+    "overview_summary",
+]
+
+
+def table_coverage(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per canonical table: rows, columns, first/last timestamp, rows at/after
+    ``as_of``, and the share of missing cells in the canonical columns."""
+    rows = []
+    for name, spec in TABLES.items():
+        frame = data.tables.get(name)
+        if frame is None:
+            rows.append({"table": name, "present": False, "rows": 0})
+            continue
+        time_col = spec.time_column
+        times = frame[time_col] if time_col and time_col in frame else None
+        has_times = times is not None and times.notna().any()
+        canonical = [c for c in spec.columns if c in frame.columns]
+        rows.append(
+            {
+                "table": name,
+                "present": True,
+                "rows": len(frame),
+                "columns": frame.shape[1],
+                "first": times.min() if has_times else pd.NaT,
+                "last": times.max() if has_times else pd.NaT,
+                "rows_at_or_after_as_of": int((times >= as_of).sum()) if has_times else 0,
+                "missing_share": float(frame[canonical].isna().to_numpy().mean())
+                if len(frame) and canonical
+                else 0.0,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def monthly_orders(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Orders, completed revenue and buying customers per calendar month before ``as_of``.
+
+    Revenue counts only ``completed`` orders; cancelled and returned orders are counted
+    as orders but add no revenue.
+    """
+    before = orders[orders["ordered_at"] < as_of]
+    month = before["ordered_at"].dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
+    completed = before["status"].eq("completed")
+    frame = pd.DataFrame(
+        {
+            "month": month,
+            "revenue": before["amount"].where(completed, 0.0),
+            "customer_id": before["customer_id"],
+            "cancelled_or_returned": ~completed,
+        }
+    )
+    grouped = frame.groupby("month", sort=True)
+    return pd.DataFrame(
+        {
+            "orders": grouped.size(),
+            "revenue": grouped["revenue"].sum().round(2),
+            "customers": grouped["customer_id"].nunique(),
+            "cancelled_or_returned": grouped["cancelled_or_returned"].sum(),
+        }
+    ).reset_index()
+
+
+def customer_mix(customers: pd.DataFrame, column: str, top: int = 12) -> pd.DataFrame:
+    """Customers per value of ``column`` (the ``top`` most frequent, then 'other' and
+    'missing'), with their share."""
+    if column not in customers.columns:
+        raise KeyError(f"customers: no column {column!r}; columns are {list(customers.columns)}")
+    values = customers[column].astype("str").fillna("missing")
+    counts = values.value_counts()
+    head = counts.head(top)
+    rest = int(counts.iloc[top:].sum())
+    if rest:
+        head = pd.concat([head, pd.Series({"other": rest})])
+    out = head.rename_axis(column).reset_index(name="customers")
+    out["share"] = out["customers"] / max(len(customers), 1)
+    return out
+
+
+def activity_shares(data: LoadedData, as_of: pd.Timestamp) -> dict[str, float]:
+    """Share of known customers with at least one order / e-mail event / web event before
+    ``as_of`` (absent tables give ``None``)."""
+    customers = data["customers"]["customer_id"].dropna().unique()
+    known = pd.Index(customers)
+    out: dict[str, Any] = {}
+    for key, table, time_col in (
+        ("with_orders", "orders", "ordered_at"),
+        ("with_email_activity", "email_events", "occurred_at"),
+        ("with_web_activity", "web_events", "occurred_at"),
+    ):
+        frame = data.tables.get(table)
+        if frame is None or not len(known):
+            out[key] = None
+            continue
+        active = frame.loc[frame[time_col] < as_of, "customer_id"].dropna().unique()
+        out[key] = float(known.isin(active).mean())
+    if "email_opt_in" in data["customers"] and data["customers"]["email_opt_in"].notna().any():
+        out["email_opt_in"] = float(data["customers"]["email_opt_in"].fillna(False).mean())
+    return out
+
+
+def order_value_summary(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Quantiles of completed order values before ``as_of``."""
+    values = orders.loc[
+        (orders["ordered_at"] < as_of) & orders["status"].eq("completed"), "amount"
+    ].dropna()
+    quantiles = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0]
+    if values.empty:
+        return pd.DataFrame({"quantile": quantiles, "amount": np.nan})
+    return pd.DataFrame({"quantile": quantiles, "amount": values.quantile(quantiles).to_numpy()})
+
+
+def overview_summary(data: LoadedData, as_of: pd.Timestamp) -> dict[str, Any]:
+    """The headline numbers written to ``overview.json``."""
+    coverage = table_coverage(data, as_of)
+    orders = data["orders"]
+    before = orders[orders["ordered_at"] < as_of]
+    completed = before[before["status"].eq("completed")]
+    tables = {
+        row.table: {
+            "rows": int(row.rows),
+            "first": None if pd.isna(row.first) else str(row.first.date()),
+            "last": None if pd.isna(row.last) else str(row.last.date()),
+        }
+        for row in coverage.itertuples()
+        if row.present
+    }
+    return {
+        "as_of": str(as_of.date()),
+        "tables": tables,
+        "tables_present": int(coverage["present"].sum()),
+        "customers": int(data["customers"]["customer_id"].nunique()),
+        "orders": int(len(before)),
+        "completed_revenue": round(float(completed["amount"].sum()), 2),
+        "median_order_value": None if completed.empty else float(completed["amount"].median()),
+        "months_of_history": int(
+            before["ordered_at"].dt.tz_localize(None).dt.to_period("M").nunique()
+        ),
+        "activity": activity_shares(data, as_of),
+    }
