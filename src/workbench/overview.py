@@ -54,13 +54,20 @@ def table_coverage(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def monthly_orders(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Orders, completed revenue and buying customers per calendar month before ``as_of``.
+def monthly_orders(
+    orders: pd.DataFrame, as_of: pd.Timestamp, months: int | None = None
+) -> pd.DataFrame:
+    """Orders, completed revenue and buying customers per calendar month before ``as_of``
+    (the last ``months`` months when given).
 
     Revenue counts only ``completed`` orders; cancelled and returned orders are counted
     as orders but add no revenue.
     """
     before = orders[orders["ordered_at"] < as_of]
+    if months is not None:
+        last_month = (as_of - pd.Timedelta(microseconds=1)).tz_convert(None).to_period("M")
+        start = (last_month - (months - 1)).to_timestamp()
+        before = before[before["ordered_at"] >= start.tz_localize("UTC")]
     month = before["ordered_at"].dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
     completed = before["status"].eq("completed")
     frame = pd.DataFrame(

@@ -87,11 +87,12 @@ def stamp_matches(folder: Path, source: str | Path) -> bool:
     return stamp.get("source") == current["source"] and stamp.get("files") == current["files"]
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Log the package's INFO messages to stderr once (visible in notebooks and cron logs)."""
+def setup_logging(level: int = logging.INFO, stream: Any = None) -> None:
+    """Log the package's INFO messages once: to stderr on the command line (cron logs), to
+    stdout in notebooks (where stderr is drawn as an error)."""
     logger = logging.getLogger("workbench")
     if not any(getattr(h, "_workbench", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = logging.StreamHandler(stream or sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler._workbench = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
@@ -156,7 +157,7 @@ class Stage:
         params : dict
             The stage's own parameters, logged to MLflow.
         """
-        setup_logging()
+        setup_logging(stream=sys.stdout)
         setup_plotting()
         settings = get_settings(data_dir=data_root or None, tracking_uri=tracking_uri or None)
         settings.ensure_dirs()
