@@ -36,6 +36,7 @@ import nbformat
 import yaml
 
 from workbench import __version__, tracking
+from workbench.compare import changes_html, compare_runs, previous_run
 from workbench.loading import MAPPING_FILE_NAMES, file_digest, find_table_files
 from workbench.reports import notebook_to_html, write_index
 from workbench.settings import Settings
@@ -472,7 +473,7 @@ def _run_stage(
             str(executed),
             parameters=parameters,
             kernel_name=kernel_name,
-            cwd=str(settings.notebooks_dir),
+            cwd=str(Path.cwd()),  # relative paths in -p values mean what the user typed
             progress_bar=False,
             log_output=False,
         )
@@ -649,6 +650,17 @@ def write_run_index(result: PipelineResult, manifest: Mapping[str, Any]) -> Path
         }
         for s in result.stages
     ]
+    previous = previous_run(out.parent, out)
+    changes = compare_runs(out, previous)
+    (out / "what_changed.json").write_text(
+        json.dumps(
+            {
+                "previous_run": previous.name if previous else None,
+                "changes": json.loads(changes.to_json(orient="records")),
+            },
+            indent=2,
+        )
+    )
     meta = {
         "as_of": manifest["as_of"],
         "data": manifest["data_dir"],
@@ -656,7 +668,13 @@ def write_run_index(result: PipelineResult, manifest: Mapping[str, Any]) -> Path
         "MLflow pipeline run": result.pipeline_run_id or "",
         "code": manifest["code_version"].get("commit", manifest["code_version"]["package"])[:12],
     }
-    return write_index(out / "index.html", title="Workbench report", meta=meta, stages=stages)
+    return write_index(
+        out / "index.html",
+        title="Workbench report",
+        meta=meta,
+        stages=stages,
+        extra_sections=[changes_html(changes, previous)],
+    )
 
 
 def _run_folders(reports_dir: Path) -> list[Path]:
