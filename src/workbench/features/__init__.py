@@ -1,0 +1,116 @@
+"""Stage 02: one row per customer as of a date.
+
+RFM (recency, frequency, monetary, tenure, inter-purchase time) with 1–5 scores and
+the eleven named segments, lifecycle stage, e-mail engagement and tier, web behaviour
+and cart abandonment, category affinity and profile columns — computed from data
+strictly before ``as_of``.
+
+Scans and aggregations are Ibis expressions executed on an engine connection (DuckDB
+in memory by default; Spark through ``ibis.pyspark.connect``), reading canonical
+Parquet directly or registered pandas frames; the per-customer derivations (scores,
+segments, tiers, stages) run in pandas on the aggregated table.
+
+Main entry points: :func:`build_features`, :func:`open_inputs` (open once, build at
+several dates), :func:`feature_sections`, :func:`data_dictionary`,
+:func:`feature_summary`, :func:`save_features`, and the RFM-only pair for
+cross-checks and benchmarks: :func:`rfm_features` (engine) and :func:`rfm_pandas`.
+
+Customers included
+    Those who signed up before ``as_of`` and every customer id with an order of any
+    status before ``as_of``.
+Revenue
+    ``completed`` orders only (cancelled and returned orders add nothing: net of
+    returns), amounts as recorded (outliers the audit flags stay in), rounded to cents.
+RFM scores
+    ``1 + floor(5 · below / n)`` with ``below`` the number of customers with a worse
+    value (ties share a score; the worst value scores 1), over customers
+    with a completed order before ``as_of``; the others are not scored and form the
+    segment "No Purchase".
+"""
+
+from __future__ import annotations
+
+from workbench.features.baseline import RFM_COLUMNS, rfm_pandas
+from workbench.features.build import (
+    SECTIONS,
+    build_features,
+    completed_revenue,
+    feature_expression,
+    feature_sections,
+    rfm_features,
+)
+from workbench.features.derive import (
+    age_band,
+    days_before,
+    engagement_tier,
+    lifecycle_stage,
+    quintile_score,
+    rfm_scores,
+    rfm_segment,
+)
+from workbench.features.inputs import (
+    FEATURE_TABLES,
+    FeatureInputs,
+    canonical_parquet_problems,
+    input_manifest,
+    open_inputs,
+    stage_source,
+)
+from workbench.features.params import (
+    ENGAGEMENT_TIERS,
+    LIFECYCLE_STAGES,
+    NO_PURCHASE,
+    RFM_SEGMENT_GRID,
+    RFM_SEGMENTS,
+    FeatureParams,
+)
+from workbench.features.report import (
+    FEATURES_FILE,
+    data_dictionary,
+    distribution_figure,
+    feature_summary,
+    lifecycle_rules,
+    rfm_grid_figure,
+    rfm_segment_table,
+    save_features,
+    segmentation_columns,
+)
+
+__all__ = [
+    "ENGAGEMENT_TIERS",
+    "FEATURE_TABLES",
+    "FEATURES_FILE",
+    "LIFECYCLE_STAGES",
+    "NO_PURCHASE",
+    "RFM_COLUMNS",
+    "RFM_SEGMENTS",
+    "RFM_SEGMENT_GRID",
+    "SECTIONS",
+    "FeatureInputs",
+    "FeatureParams",
+    "age_band",
+    "build_features",
+    "canonical_parquet_problems",
+    "completed_revenue",
+    "data_dictionary",
+    "days_before",
+    "distribution_figure",
+    "engagement_tier",
+    "feature_expression",
+    "feature_sections",
+    "feature_summary",
+    "input_manifest",
+    "lifecycle_rules",
+    "lifecycle_stage",
+    "open_inputs",
+    "quintile_score",
+    "rfm_grid_figure",
+    "rfm_features",
+    "rfm_pandas",
+    "rfm_scores",
+    "rfm_segment",
+    "rfm_segment_table",
+    "save_features",
+    "segmentation_columns",
+    "stage_source",
+]

@@ -1,0 +1,394 @@
+"""The tables the feature expressions read: Ibis tables on one engine connection.
+
+A source is either a folder of canonical Parquet files (the audit's clean folder, or a
+raw folder whose files are already canonical), read by the engine itself so that the
+big tables never sit in pandas memory, or canonical pandas frames (what the loader
+returns for CSV sources and mapped columns), registered with the engine. Either way the
+feature code sees the same :class:`FeatureInputs`: one Ibis table per canonical table,
+restricted to the canonical columns, with the optional columns a source lacks added as
+typed nulls (``orders.status`` as ``completed``, the loader's default).
+
+The engine is an Ibis connection: DuckDB in memory by default; any backend that can
+read Parquet and run window functions (``ibis.pyspark.connect(session)``) works.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from workbench.loading import LoadedData, LoadError, file_digest, load_tables
+from workbench.schema import table_spec
+
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+
+    from workbench.stage import Stage
+
+__all__ = [
+    "FeatureInputs",
+    "open_inputs",
+    "canonical_parquet_problems",
+    "stage_source",
+    "input_manifest",
+    "FEATURE_TABLES",
+    "default_connection",
+]
+
+log = logging.getLogger(__name__)
+
+#: The canonical tables the features read.
+FEATURE_TABLES = ("customers", "orders", "order_items", "products", "email_events", "web_events")
+
+_IBIS_TYPES = {"str": dt.String(), "float64": dt.Float64(), "boolean": dt.Boolean()}
+
+
+@dataclass
+class FeatureInputs:
+    """Canonical tables as Ibis expressions on one engine connection.
+
+    Build it with :func:`open_inputs`; pass it to :func:`build_features` several times
+    (for example at two cut-off dates) to reuse the connection, the registered frames
+    and the few cached look-ups that do not depend on ``as_of``.
+
+    Attributes
+    ----------
+    con : ibis BaseBackend
+        The engine (DuckDB in memory by default).
+    tables : dict of str to ibis.Table
+        Canonical tables present in the source, canonical columns only.
+    provided : dict of str to frozenset
+        Canonical columns each table really provides (the others were added as nulls).
+    source : str
+        Where the tables come from (folder path or ``"pandas frames"``).
+    kind : str
+        ``"parquet"`` (read by the engine) or ``"frames"`` (registered pandas frames).
+    notes : list of str
+        What was derived or defaulted while opening the source.
+    """
+
+    con: BaseBackend
+    tables: dict[str, ibis.Table]
+    provided: dict[str, frozenset[str]]
+    source: str
+    kind: str
+    notes: list[str] = field(default_factory=list)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def has(self, table: str) -> bool:
+        """True when the source has table ``table``."""
+        return table in self.tables
+
+    def execute(self, expr: ibis.Expr) -> Any:
+        """Run an expression on the engine: a pandas frame, series or scalar."""
+        if isinstance(expr, ibis.Table):
+            return self.to_pandas(expr)
+        return self.con.execute(expr)
+
+    def to_pandas(self, expr: ibis.Table) -> pd.DataFrame:
+        """Run a table expression and convert its Arrow result to pandas in bulk.
+
+        (Ibis's own ``execute`` converts columns with missing values row by row, which
+        is far slower on a million customers.)
+        """
+        return self.con.to_pyarrow(expr).to_pandas()
+
+    def non_null_columns(self, table: str) -> frozenset[str]:
+        """Columns of ``table`` holding at least one value (cached; one small query)."""
+        key = f"non_null:{table}"
+        if key not in self._cache:
+            t = self.tables[table]
+            cols = [c for c in t.columns if c in self.provided[table]]
+            if not cols:
+                self._cache[key] = frozenset()
+            else:
+                counts = self.execute(t.aggregate(**{c: t[c].count() for c in cols}))
+                row = counts.iloc[0]
+                self._cache[key] = frozenset(c for c in cols if int(row[c]) > 0)
+        return self._cache[key]
+
+
+def open_inputs(
+    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | FeatureInputs,
+    *,
+    con: BaseBackend | None = None,
+) -> FeatureInputs:
+    """Open a source of canonical tables on an Ibis engine.
+
+    Parameters
+    ----------
+    source : folder, LoadedData, mapping of frames or FeatureInputs
+        A folder of canonical Parquet files (read by the engine; a folder that is not
+        canonical Parquet — CSV files, a mapping file, other types — is read through
+        :func:`workbench.loading.load_tables` instead), the loader's result, a mapping
+        ``{table: frame}`` of canonical frames, or inputs opened before (returned as is).
+    con : ibis backend, optional
+        The engine; default a new in-memory DuckDB connection.
+
+    Returns
+    -------
+    FeatureInputs
+
+    Raises
+    ------
+    LoadError
+        No orders table, or a table misses a required column or has the wrong type.
+
+    Examples
+    --------
+    >>> inputs = open_inputs("data/interim/clean")          # doctest: +SKIP
+    >>> sorted(inputs.tables)                                # doctest: +SKIP
+    ['customers', 'email_events', 'order_items', 'orders', 'products', 'web_events']
+    """
+    if isinstance(source, FeatureInputs):
+        if con is not None and con is not source.con:
+            raise ValueError(
+                "open_inputs: the FeatureInputs given are bound to another connection; "
+                "open the source again with the new `con`"
+            )
+        return source
+    con = con if con is not None else default_connection()
+    if isinstance(source, str | Path):
+        folder = Path(source).expanduser()
+        problems = canonical_parquet_problems(folder)
+        if not problems:
+            return _open_parquet(folder, con)
+        log.info("%s is not a folder of canonical Parquet (%s); reading it with the loader",
+                 folder, "; ".join(problems))  # fmt: skip
+        source = load_tables(folder, tables=list(FEATURE_TABLES))
+    if isinstance(source, LoadedData):
+        return _open_frames(dict(source.tables), con, source.source)
+    if isinstance(source, Mapping):
+        return _open_frames(dict(source), con, "pandas frames")
+    raise TypeError(
+        "open_inputs: expected a folder path, LoadedData, a mapping {table: DataFrame} or "
+        f"FeatureInputs, got {type(source).__name__}"
+    )
+
+
+def default_connection() -> BaseBackend:
+    """An in-memory DuckDB connection without the console progress bar."""
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
+
+
+# --------------------------------------------------------------------------- parquet folders
+
+
+def canonical_parquet_problems(folder: str | Path) -> list[str]:
+    """Why ``folder`` cannot be read directly as canonical Parquet (empty list: it can).
+
+    Checks only file names and Parquet schemas (no data is read): an ``orders.parquet``
+    must exist, no mapping file may be present, every feature table present must be a
+    Parquet file with its required columns, ids and labels as strings, times as
+    time-zone-aware timestamps, amounts as numbers and flags as booleans.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [f"{folder} is not a folder"]
+    problems: list[str] = []
+    if any((folder / name).exists() for name in ("mapping.yml", "mapping.yaml")):
+        problems.append("it has a mapping file")
+    if not (folder / "orders.parquet").exists():
+        problems.append("there is no orders.parquet")
+    for table in FEATURE_TABLES:
+        others = [p.name for p in folder.glob(f"{table}.*") if p.suffix != ".parquet"]
+        if others and not (folder / f"{table}.parquet").exists():
+            problems.append(f"{table} is not Parquet ({', '.join(sorted(others))})")
+        path = folder / f"{table}.parquet"
+        if path.exists():
+            problems.extend(_schema_problems(path, table))
+    return problems
+
+
+def _schema_problems(path: Path, table: str) -> list[str]:
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
+        return [f"{path.name} cannot be read as Parquet ({exc})"]
+    spec = table_spec(table)
+    problems = [
+        f"{path.name}: required column {c!r} is missing"
+        for c in spec.required
+        if c not in schema.names
+    ]
+    for col, dtype in spec.columns.items():
+        if col not in schema.names:
+            continue
+        arrow = schema.field(col).type
+        expected = _expected_kind(str(dtype) if not isinstance(dtype, pd.DatetimeTZDtype) else "ts")
+        if not _arrow_matches(arrow, expected):
+            problems.append(f"{path.name}: column {col!r} is {arrow}, expected {expected}")
+    return problems
+
+
+def _expected_kind(dtype: str) -> str:
+    return {"ts": "timestamp with time zone", "float64": "number", "boolean": "boolean"}.get(
+        dtype, "string"
+    )
+
+
+def _arrow_matches(arrow: pa.DataType, expected: str) -> bool:
+    if expected == "timestamp with time zone":
+        return pa.types.is_timestamp(arrow) and arrow.tz is not None
+    if expected == "number":
+        return pa.types.is_floating(arrow) or pa.types.is_integer(arrow) or pa.types.is_null(arrow)
+    if expected == "boolean":
+        return pa.types.is_boolean(arrow) or pa.types.is_null(arrow)
+    return pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_null(arrow)
+
+
+def _open_parquet(folder: Path, con: BaseBackend) -> FeatureInputs:
+    tables: dict[str, ibis.Table] = {}
+    provided: dict[str, frozenset[str]] = {}
+    for table in FEATURE_TABLES:
+        path = folder / f"{table}.parquet"
+        if path.exists():
+            raw = con.read_parquet(str(path))
+            tables[table], provided[table] = _canonical(raw, table)
+    inputs = FeatureInputs(con, tables, provided, str(folder.resolve()), "parquet")
+    _finish(inputs)
+    log.info("feature inputs: %s read by %s (%s)", folder, con.name, ", ".join(sorted(tables)))
+    return inputs
+
+
+# --------------------------------------------------------------------------- pandas frames
+
+
+def _open_frames(frames: dict[str, pd.DataFrame], con: BaseBackend, source: str) -> FeatureInputs:
+    if "orders" not in frames:
+        raise LoadError(
+            f"{source}: the features need an orders table (order_id, customer_id, ordered_at, "
+            f"amount); tables given: {', '.join(sorted(frames)) or 'none'}"
+        )
+    tables: dict[str, ibis.Table] = {}
+    provided: dict[str, frozenset[str]] = {}
+    for table in FEATURE_TABLES:
+        frame = frames.get(table)
+        if frame is None:
+            continue
+        _check_frame(frame, table, source)
+        keep = [c for c in table_spec(table).columns if c in frame.columns]
+        raw = ibis.memtable(frame[keep])
+        tables[table], provided[table] = _canonical(raw, table)
+    inputs = FeatureInputs(con, tables, provided, source, "frames")
+    _finish(inputs)
+    log.info("feature inputs: pandas frames registered with %s (%s)", con.name,
+             ", ".join(sorted(tables)))  # fmt: skip
+    return inputs
+
+
+def _check_frame(frame: pd.DataFrame, table: str, source: str) -> None:
+    spec = table_spec(table)
+    missing = [c for c in spec.required if c not in frame.columns]
+    if missing:
+        raise LoadError(
+            f"{source}: table {table!r} has no column(s) {', '.join(missing)}; "
+            f"required: {', '.join(spec.required)} (columns given: {', '.join(frame.columns)})"
+        )
+    for col in spec.timestamp_columns:
+        if col in frame.columns and not isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+            raise LoadError(
+                f"{source}: {table}.{col} must be a UTC timestamp (datetime64[us, UTC]); "
+                f"got {frame[col].dtype}. Read the source with workbench.loading.load_tables."
+            )
+    for col in spec.numeric_columns:
+        if col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col]):
+            raise LoadError(
+                f"{source}: {table}.{col} must be numeric; got {frame[col].dtype}. "
+                "Read the source with workbench.loading.load_tables."
+            )
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _canonical(raw: ibis.Table, table: str) -> tuple[ibis.Table, frozenset[str]]:
+    """Canonical columns only, missing optional ones as typed nulls (status: completed)."""
+    spec = table_spec(table)
+    exprs = {}
+    provided = []
+    for col, dtype in spec.columns.items():
+        if col in raw.columns:
+            exprs[col] = raw[col]
+            provided.append(col)
+        elif table == "orders" and col == "status":
+            exprs[col] = ibis.literal(spec.defaults["status"], type=dt.String())
+        else:
+            exprs[col] = ibis.null(_ibis_type(dtype))
+    return raw.select(**exprs), frozenset(provided)
+
+
+def _ibis_type(dtype: object) -> dt.DataType:
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return dt.Timestamp(timezone="UTC")
+    return _IBIS_TYPES.get(str(dtype), dt.String())
+
+
+def _finish(inputs: FeatureInputs) -> None:
+    """Default the orders status and derive customers from orders when absent."""
+    if "orders" not in inputs.tables:
+        raise LoadError(f"{inputs.source}: the features need an orders table; none found")
+    if "status" not in inputs.provided["orders"]:
+        inputs.notes.append("orders.status is absent: every order counts as completed")
+    if "customers" not in inputs.tables:
+        orders = inputs.tables["orders"]
+        ids = orders.filter(orders.customer_id.notnull()).select("customer_id").distinct()
+        inputs.tables["customers"], inputs.provided["customers"] = _canonical(ids, "customers")
+        inputs.notes.append(
+            "customers is absent: derived from orders (customer_id only, no profile columns)"
+        )
+    for note in inputs.notes:
+        log.info("feature inputs: %s", note)
+
+
+# --------------------------------------------------------------------------- stage helpers
+
+
+def stage_source(stage: Stage) -> tuple[Path | LoadedData, str]:
+    """What a stage's feature build should read, and a label for the report.
+
+    The audit's clean tables when they were made from this source (``"clean"``), else
+    the raw folder when it already holds canonical Parquet (``"raw"``, read by the
+    engine), else the tables loaded by :meth:`Stage.load` (``"raw (loaded)"``: CSV
+    files, a mapping file or a DuckDB database, coerced by the loader).
+    """
+    if stage.clean_available:
+        folder = stage.settings.clean_dir
+        if not canonical_parquet_problems(folder):
+            return folder, "clean"
+        return stage.load(list(FEATURE_TABLES)), "clean (loaded)"
+    if stage.data_dir.is_dir() and not canonical_parquet_problems(stage.data_dir):
+        return stage.data_dir, "raw"
+    return stage.load(list(FEATURE_TABLES), prefer_clean=False), "raw (loaded)"
+
+
+def input_manifest(source: Path | LoadedData, *, digest: bool = True) -> pd.DataFrame:
+    """One row per feature table read: file, format, rows and SHA-256 digest.
+
+    For a Parquet folder the row counts come from the file footers (no data is read).
+    """
+    rows = []
+    if isinstance(source, LoadedData):
+        for name, info in source.sources.items():
+            if name in FEATURE_TABLES:
+                rows.append({"table": name, "file": Path(info.path).name, "format": info.format,
+                             "rows": info.rows, "digest": info.digest})  # fmt: skip
+        return pd.DataFrame(rows, columns=["table", "file", "format", "rows", "digest"])
+    for name in FEATURE_TABLES:
+        path = Path(source) / f"{name}.parquet"
+        if path.exists():
+            rows.append({"table": name, "file": path.name, "format": "parquet",
+                         "rows": pq.ParquetFile(path).metadata.num_rows,
+                         "digest": file_digest(path) if digest else None})  # fmt: skip
+    return pd.DataFrame(rows, columns=["table", "file", "format", "rows", "digest"])
