@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# OpenMP threads spinning against each other on a busy 2-core machine make KMeans and
+# XGBoost many times slower; passive waiting costs nothing when the machine is idle. Set
+# before anything loads libgomp (papermill kernels inherit it too).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 import pytest
 
 from workbench.settings import get_settings
@@ -65,6 +70,7 @@ def isolated_settings(tmp_path, monkeypatch):
 def pytest_configure(config):
     # Kernels started by papermill inherit this: keep their logs quiet and deterministic.
     os.environ.setdefault("PYTHONHASHSEED", "0")
+
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 

@@ -540,6 +540,8 @@ def _pin_environment(settings: Settings) -> dict[str, str | None]:
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
         "WORKBENCH_ARTIFACT_ROOT": settings.artifact_root,
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::FutureWarning"),
+        # spinning OpenMP threads (KMeans, XGBoost) slow everything on a shared machine
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "passive"),
     }
     backup = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
