@@ -184,7 +184,9 @@ def test_missing_required_column_names_file_table_column_and_close_match(tmp_pat
 
 def test_unreadable_file(tmp_path):
     (tmp_path / "orders.parquet").write_bytes(b"this is not parquet")
-    with pytest.raises(LoadError, match=r"orders.parquet \(table 'orders'\): the file cannot be read"):
+    with pytest.raises(
+        LoadError, match=r"orders.parquet \(table 'orders'\): the file cannot be read"
+    ):
         load_tables(tmp_path)
 
 
@@ -223,11 +225,15 @@ def test_wrong_boolean_values(tmp_path):
 
 def test_mapping_to_unknown_canonical_column(tmp_path):
     _write(tmp_path, "orders.csv", ORDERS_CSV)
-    with pytest.raises(LoadError, match=r"no canonical column 'orderd_at'.*did you mean ordered_at"):
+    with pytest.raises(
+        LoadError, match=r"no canonical column 'orderd_at'.*did you mean ordered_at"
+    ):
         load_tables(tmp_path, mapping={"tables": {"orders": {"columns": {"orderd_at": "x"}}}})
 
 
 def test_mapping_to_absent_source_column(tmp_path):
     _write(tmp_path, "orders.csv", ORDERS_CSV)
-    with pytest.raises(LoadError, match=r"mapped column 'When' for 'ordered_at' is not in the file"):
+    with pytest.raises(
+        LoadError, match=r"mapped column 'When' for 'ordered_at' is not in the file"
+    ):
         load_tables(tmp_path, mapping={"tables": {"orders": {"columns": {"ordered_at": "When"}}}})

@@ -224,6 +224,64 @@ def run_command(
     sys.exit(result.exit_code)
 
 
+@cli.command("validate")
+@click.option(
+    "--data", "data_dir", required=True, type=click.Path(), help="Source folder or DuckDB file."
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Mapping file (default: mapping.yml in the data folder, if any).",
+)
+@click.option(
+    "--as-of",
+    default=None,
+    help="Cut-off date YYYY-MM-DD; timestamps at or after it are in the future (default: today).",
+)
+@click.option("-v", "--verbose", is_flag=True)
+def validate_command(data_dir: str, mapping: str | None, as_of: str | None, verbose: bool) -> None:
+    """Run the schema and error-level checks and print the problems found.
+
+    Exit codes: 0 no error-level rule fails; 1 at least one does (those rows would be
+    quarantined by the audit); 2 the source cannot be loaded or the arguments are wrong.
+    The duplicate-customer search is not run (the audit merges duplicates, it does not
+    reject them).
+    """
+    _setup_logging(verbose)
+    from datetime import UTC, datetime
+
+    from workbench.audit import AuditError, validate_tables
+    from workbench.loading import LoadError, load_tables
+    from workbench.stage import parse_as_of
+
+    try:
+        cutoff = parse_as_of(as_of or datetime.now(UTC).date().isoformat())
+        data = load_tables(data_dir, mapping=mapping)
+    except (LoadError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        problems = validate_tables(data, cutoff)
+    except AuditError as exc:
+        click.echo(f"schema problem: {exc}")
+        sys.exit(1)
+    rows = {name: len(frame) for name, frame in data.tables.items()}
+    click.echo(
+        f"validated {len(rows)} table(s) as of {cutoff.date()}: "
+        + ", ".join(f"{name} {n:,}" for name, n in rows.items())
+    )
+    if problems.empty:
+        click.echo("no error-level problems found")
+        sys.exit(0)
+    shown = problems.assign(column=problems["column"].fillna(""))
+    with_width = shown.to_string(index=False, max_colwidth=90)
+    click.echo(with_width)
+    total = int(problems["failing_rows"].sum())
+    click.echo(f"{len(problems)} error-level rule(s) failed on {total:,} row(s)")
+    sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="workbench")
