@@ -252,6 +252,7 @@ def load_tables(
         coerced = _coerce(renamed, name, path, table_map, timezone, repairs)
         loaded[name] = coerced
         infos[name] = SourceInfo(name, str(path), fmt, len(coerced), file_digest(path), used)
+        _release_arrow_memory()
 
     if derive:
         _derive_missing(loaded, infos, repairs, wanted)
@@ -477,6 +478,16 @@ def _read_duckdb(
         con.close()
 
 
+def _release_arrow_memory() -> None:
+    """Arrow keeps freed buffers for reuse; hand them back after each large table."""
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):  # older pyarrow: nothing to release
+        pass
+
+
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file's bytes (``sha256:<hex>``), streamed."""
     sha = hashlib.sha256()
@@ -544,7 +555,7 @@ def _coerce(
     repairs: list[Repair],
 ) -> pd.DataFrame:
     spec = table_spec(table)
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never modified in place
     where = f"{path.name} (table {table!r})"
     values = entry.get("values") or {}
     extra_ts = ("ordered_at",) if table == "order_items" else ()
@@ -601,7 +612,8 @@ def _to_id(series: pd.Series) -> pd.Series:
         if (integral == np.floor(integral)).all():
             series = series.astype("Int64")
     text = series.astype("str").str.strip()
-    text = text.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True)
+    if text.str.endswith(".0").any():  # ids exported through a float column (CSV, Excel)
+        text = text.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True)
     return text.mask(text.isin(["", "nan", "NaN", "None", "<NA>"]), np.nan)
 
 
@@ -711,20 +723,25 @@ def _normalise_categories(frame: pd.DataFrame, table: str, repairs: list[Repair]
     for (tname, column), synonyms in _SYNONYMS.items():
         if tname != table or column not in frame.columns:
             continue
-        original = frame[column]
-        lowered = original.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-        mapped = lowered.map(synonyms)
-        normalised = mapped.fillna(original)
-        changed = int((normalised != original).fillna(False).sum())
-        if changed:
-            frame[column] = normalised
-            allowed = {
-                "status": ORDER_STATUSES,
-                "event_type": EMAIL_EVENT_TYPES if table == "email_events" else WEB_EVENT_TYPES,
-            }[column]
-            repairs.append(
-                Repair(table, column, f"normalised synonyms onto {', '.join(allowed)}", changed)
-            )
+        # work on the distinct values: event tables have tens of millions of rows, few types
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        distinct = pd.Series(uniques, dtype="str")
+        key = distinct.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+        target = key.map(synonyms).fillna(distinct)
+        moved = (target != distinct).to_numpy()
+        if not moved.any():
+            continue
+        changed = int(np.isin(codes, np.flatnonzero(moved)).sum())
+        values = target.to_numpy(dtype=object)
+        normalised = np.where(codes >= 0, values[np.maximum(codes, 0)], None)
+        frame[column] = pd.Series(normalised, index=frame.index, dtype="str")
+        allowed = {
+            "status": ORDER_STATUSES,
+            "event_type": EMAIL_EVENT_TYPES if table == "email_events" else WEB_EVENT_TYPES,
+        }[column]
+        repairs.append(
+            Repair(table, column, f"normalised synonyms onto {', '.join(allowed)}", changed)
+        )
 
 
 # --------------------------------------------------------------------------- derived tables
