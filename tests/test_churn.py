@@ -1,0 +1,648 @@
+"""Stage 04 churn: leak-free labels, own tables, metrics, SHAP, the registry gate, the notebook."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import churn
+from workbench.churn import explain, figures
+from workbench.features import build_features, open_inputs
+from workbench.schema import TIMESTAMP_DTYPE, empty_table
+
+AS_OF = "2026-06-30"
+FAST = churn.ChurnParams(cv_folds=0, n_estimators=120, early_stopping_rounds=20)
+
+
+def _ts(values: list[str]) -> pd.Series:
+    return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601"), dtype=TIMESTAMP_DTYPE)
+
+
+def _table(name: str, rows: list[dict]) -> pd.DataFrame:
+    """A canonical table (canonical columns and types) from a few rows."""
+    base = empty_table(name)
+    frame = pd.DataFrame(rows)
+    out = {}
+    for col, dtype in base.dtypes.items():
+        if col not in frame:
+            out[col] = pd.Series([None] * len(frame), dtype=dtype)
+        elif isinstance(dtype, pd.DatetimeTZDtype):
+            out[col] = _ts(frame[col].tolist())
+        else:
+            out[col] = frame[col].astype(dtype)
+    return pd.DataFrame(out)
+
+
+def _order(i: int, customer: str, when: str, status: str = "completed", amount: float = 20.0):
+    return {
+        "order_id": f"O{i}",
+        "customer_id": customer,
+        "ordered_at": when,
+        "amount": amount,
+        "status": status,
+    }
+
+
+@pytest.fixture
+def shop() -> dict[str, pd.DataFrame]:
+    """Six customers; as_of 2026-06-30, horizon 90 -> snapshot 2026-04-01, label window
+    [2026-04-01, 2026-06-30), lookback from 2025-04-01.
+
+    C1 buys before and inside the window (retained); C2 only before (churned); C3 last
+    bought before the lookback (not eligible); C4 buys at 23:00 the day before the snapshot
+    and exactly at the snapshot (retained); C5's order in the window is cancelled
+    (churned); C6 buys exactly at as_of, outside the window (churned).
+    """
+    customers = _table(
+        "customers",
+        [
+            {"customer_id": f"C{i}", "signup_at": "2024-06-01", "email_opt_in": True}
+            for i in range(1, 7)
+        ],
+    )
+    orders = _table(
+        "orders",
+        [
+            _order(1, "C1", "2025-06-01"),
+            _order(2, "C1", "2026-03-15"),
+            _order(3, "C1", "2026-05-01"),
+            _order(4, "C2", "2026-02-01"),
+            _order(5, "C3", "2024-12-01"),
+            _order(6, "C3", "2026-05-10"),
+            _order(7, "C4", "2026-03-31T23:00:00Z"),
+            _order(8, "C4", "2026-04-01T00:00:00Z"),
+            _order(9, "C5", "2026-03-20"),
+            _order(10, "C5", "2026-04-15", status="cancelled"),
+            _order(11, "C6", "2026-03-01"),
+            _order(12, "C6", "2026-06-30T00:00:00Z"),
+        ],
+    )
+    return {"customers": customers, "orders": orders}
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_training_windows_end_at_as_of():
+    w = churn.training_windows(AS_OF, churn.ChurnParams(horizon_days=90, lookback_days=365))
+    assert str(w.snapshot.date()) == "2026-04-01"
+    assert w.label_end == pd.Timestamp(AS_OF, tz="UTC"), "the label window must end at as_of"
+    assert str(w.lookback_start.date()) == "2025-04-01"
+    assert list(w.table()["window"]) == ["activity (eligibility)", "features", "label"]
+
+
+def test_point_in_time_labels_by_hand(shop):
+    data = churn.point_in_time_set(shop, AS_OF, churn.ChurnParams())
+    got = dict(zip(data.features["customer_id"], data.labels, strict=True))
+    assert got == {"C1": False, "C2": True, "C4": False, "C5": True, "C6": True}
+    assert data.counts == {"customers": 6, "eligible": 5, "churned": 3, "buyers_in_label_window": 3}
+    assert "rfm_score" not in data.features and "customer_id" in data.features
+
+
+def test_feature_and_label_windows_never_overlap(shop):
+    """Changing every order on or after the snapshot leaves the training features as they
+    were (while the labels change), and the features equal those built from only the
+    orders strictly before the label window starts."""
+    params = churn.ChurnParams()
+    windows = churn.training_windows(AS_OF, params)
+    base = churn.point_in_time_set(shop, AS_OF, params)
+
+    orders = shop["orders"]
+    before = orders[orders["ordered_at"] < windows.snapshot]
+    assert before["ordered_at"].max() < windows.snapshot <= windows.label_end
+    perturbed = pd.concat(
+        [
+            before,
+            _table(
+                "orders",
+                [
+                    _order(90, "C2", "2026-04-02", amount=5000.0),
+                    _order(91, "C5", "2026-06-29"),
+                    _order(92, "C1", "2026-04-01T00:00:00Z", status="returned"),
+                ],
+            ),
+        ],
+        ignore_index=True,
+    )
+    changed = churn.point_in_time_set({**shop, "orders": perturbed}, AS_OF, params)
+
+    pd.testing.assert_frame_equal(base.features, changed.features)
+    assert changed.labels.tolist() != base.labels.tolist(), "the perturbation must move labels"
+    assert dict(zip(changed.features["customer_id"], changed.labels, strict=True))["C2"] is False
+    only_before = build_features({**shop, "orders": before}, windows.snapshot)
+    full = build_features(shop, windows.snapshot)
+    pd.testing.assert_frame_equal(full, only_before)
+
+
+def test_churn_labels_rejects_features_of_another_date(shop):
+    features = build_features(shop, "2026-05-01")
+    windows = churn.label_windows("2026-04-01", horizon_days=90, lookback_days=365)
+    with pytest.raises(ValueError, match="built as of 2026-05-01"):
+        churn.churn_labels(features, pd.Index([]), windows)
+
+
+def test_nothing_to_label_is_a_clear_error(shop):
+    with pytest.raises(ValueError, match="nothing to label"):
+        churn.point_in_time_set(shop, "2020-01-01", churn.ChurnParams())
+
+
+def test_scoring_features_are_as_of_and_active_only(shop):
+    scoring = churn.scoring_features(shop, AS_OF, churn.ChurnParams(lookback_days=60))
+    # last completed orders before 2026-06-30: C1 05-01 (60 d), C2 02-01, C3 05-10 (51 d),
+    # C4 04-01 (90 d), C5 03-20, C6 03-01
+    assert sorted(scoring["customer_id"]) == ["C1", "C3"]
+    assert scoring.attrs["as_of"] == AS_OF
+
+
+# --------------------------------------------------------------------------- own tables
+
+
+def test_parse_labels_accepts_common_spellings():
+    values = pd.Series(["Yes", "no", " CHURNED", "Retained", "TRUE", "f", "1", "0", ""])
+    assert churn.parse_labels(values).tolist() == [
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+        pd.NA,
+    ]
+    assert churn.parse_labels(pd.Series([1.0, 0.0])).tolist() == [True, False]
+    assert churn.parse_labels(pd.Series([True, False])).tolist() == [True, False]
+    with pytest.raises(ValueError, match="'Exited'.*'maybe'"):
+        churn.parse_labels(pd.Series(["yes", "maybe"]), "Exited")
+    with pytest.raises(ValueError, match="expected 0/1"):
+        churn.parse_labels(pd.Series([0, 2]), "Exited")
+
+
+def test_coerce_numeric_text_counts_blank_cells():
+    frame = pd.DataFrame(
+        {
+            "TotalCharges": ["29.85", " ", "1889.5", ""],
+            "plan": ["a", "b", "a", "b"],
+            "n": [1, 2, 3, 4],
+        }
+    )
+    out, report = churn.coerce_numeric_text(frame)
+    assert out["TotalCharges"].tolist()[::2] == [29.85, 1889.5]
+    assert out["TotalCharges"].isna().sum() == 2
+    assert report.to_dict("records") == [{"column": "TotalCharges", "blank_cells": 2}]
+    assert frame["TotalCharges"].tolist()[1] == " ", "the input must not be modified"
+    assert out["plan"].tolist() == ["a", "b", "a", "b"]
+
+
+def _telco(n: int = 900, seed: int = 3) -> pd.DataFrame:
+    """A Telco-churn-like export: string labels, categoricals, blank TotalCharges."""
+    rng = np.random.default_rng(seed)
+    contract = rng.choice(["Month-to-month", "One year", "Two year"], n, p=[0.55, 0.25, 0.2])
+    tenure = rng.integers(0, 72, n)
+    monthly = rng.uniform(20, 110, n).round(2)
+    logit = -0.5 + 1.8 * (contract == "Month-to-month") - 0.04 * tenure + 0.015 * (monthly - 60)
+    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
+    total = np.where(tenure == 0, " ", (tenure * monthly).round(2).astype(str))
+    return pd.DataFrame(
+        {
+            "customerID": [f"{i:04d}-{rng.integers(10**4):04d}" for i in range(n)],
+            "gender": rng.choice(["Male", "Female"], n),
+            "Contract": contract,
+            "PaymentMethod": rng.choice(["Electronic check", "Mailed check", "Card"], n),
+            "tenure": tenure,
+            "MonthlyCharges": monthly,
+            "TotalCharges": total,
+            "Churn": np.where(churned, "Yes", "No"),
+        }
+    )
+
+
+def test_own_table_trains_and_explains(tmp_path):
+    path = tmp_path / "telco.csv"
+    table = _telco()
+    table.to_csv(path, index=False)
+    data = churn.custom_training_set(path, "Churn", id_column="customerID")
+    blanks = int((table["TotalCharges"] == " ").sum())
+    assert data.mode == "custom_table" and data.windows is None
+    assert any(f"{blanks:,} blank cell(s)" in n for n in data.notes), data.notes
+    assert data.features["TotalCharges"].dtype == "float64"
+    assert data.labels.dtype == bool and data.labels.sum() == (table["Churn"] == "Yes").sum()
+
+    models = churn.train_models(data, FAST)
+    assert set(models.columns.categorical) == {"gender", "Contract", "PaymentMethod"}
+    assert "customerID" not in models.columns.inputs
+    auc = models.holdout_metrics().loc["xgboost", "roc_auc"]
+    assert auc > 0.7, f"holdout ROC-AUC {auc:.3f} on a planted signal should exceed 0.7"
+
+    contributions = churn.native_contributions(
+        models.xgboost, data.features, id_column="customerID"
+    )
+    assert list(contributions.values.columns) == models.columns.inputs
+    reasons = churn.top_reasons(contributions)
+    assert reasons["customer_id"].tolist() == data.features["customerID"].tolist()
+    assert all(len(r) == 3 for r in reasons["top_reasons"])
+    assert any("Contract: Month-to-month (raises risk)" in r for r in reasons["top_reasons"].sum())
+
+
+def test_own_table_label_errors():
+    table = _telco(50)
+    with pytest.raises(
+        ValueError, match=r"'churn' is not a column.*Did you mean 'Churn'.*customerID"
+    ):
+        churn.custom_training_set(table, "churn")
+    with pytest.raises(ValueError, match="single class"):
+        churn.custom_training_set(table.assign(Churn="No"), "Churn")
+
+
+def test_own_table_without_id_column_numbers_rows():
+    data = churn.custom_training_set(_telco(40), "Churn")
+    assert data.features["customer_id"].iloc[:2].tolist() == ["row-1", "row-2"]
+    assert any("no id column" in n for n in data.notes)
+    columns = churn.split_feature_columns(data.features, exclude=["customer_id"])
+    assert "customerID" in columns.dropped, "an id-like text column is never a model input"
+
+
+# --------------------------------------------------------------------------- model inputs
+
+
+def test_frame_prep_normalises_types():
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "x": [1.0, np.inf, 2.0],
+            "cat": ["u", None, "v"],
+        }
+    )
+    out = churn.FramePrep(["n", "flag", "x"], ["cat"]).fit(frame).transform(frame)
+    assert out.dtypes.astype(str).tolist() == ["float64", "float64", "float64", "object"]
+    assert out["x"].isna().tolist() == [False, True, False]
+    assert out["cat"].tolist() == ["u", "(missing)", "v"]
+    with pytest.raises(ValueError, match="lacks 1 model input column"):
+        churn.FramePrep(["n", "gone"], []).fit(frame)
+
+
+def test_split_feature_columns_reasons():
+    frame = pd.DataFrame(
+        {
+            "id": list("abcd"),
+            "const": [1, 1, 1, 1],
+            "empty": [None] * 4,
+            "when": pd.to_datetime(["2026-01-01"] * 4),
+            "n": [1, 2, 3, 4],
+            "b": [True, False, True, True],
+            "c": ["x", "y", "x", "x"],
+        }
+    )
+    cols = churn.split_feature_columns(frame, exclude=["id"])
+    assert cols.numeric == ["n", "b"] and cols.categorical == ["c"]
+    assert set(cols.dropped) == {"id", "const", "empty", "when"}
+    with pytest.raises(ValueError, match="no usable model inputs"):
+        churn.split_feature_columns(frame[["id", "const"]], exclude=["id"])
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_metrics_by_hand():
+    y = [1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    p = [0.9, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2]
+    assert churn.top_decile_lift(y, p) == pytest.approx(5.0)  # top 1 of 10 is a churner; rate 0.2
+    m = churn.classification_metrics(y, p)
+    assert m["rows"] == 10 and m["positive_rate"] == 0.2
+    assert m["brier"] == pytest.approx(np.mean((np.array(p) - np.array(y)) ** 2))
+    table = churn.confusion_table(y, p, 0.5)
+    assert table.to_numpy().tolist() == [[7, 1], [1, 1]]
+    gains = churn.gains_table(y, p, points=10)
+    assert gains["churners_captured"].iloc[[0, 1, -1]].tolist() == [0.0, 0.5, 1.0]
+    assert churn.choose_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.35)
+    calib = churn.calibration_table(y, p, bins=2)
+    assert calib["customers"].tolist() == [5, 5]
+    assert calib["observed"].tolist() == [0.0, 0.4]
+
+
+def test_risk_bands_and_shares():
+    bands = churn.risk_band(pd.Series([0.0, 0.29, 0.3, 0.699, 0.7, 1.0]))
+    assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
+    assert churn.risk_band([0.5], (0.5, 0.9)).tolist() == ["medium"]
+    shares = churn.risk_band_shares(pd.DataFrame({"risk_band": bands}))
+    assert shares == {
+        "low": pytest.approx(1 / 3),
+        "medium": pytest.approx(1 / 3),
+        "high": pytest.approx(1 / 3),
+    }
+    with pytest.raises(ValueError, match="risk_edges"):
+        churn.ChurnParams(risk_edges=(0.7, 0.3))
+
+
+def test_winback_audience_is_opted_in_only():
+    scores = churn.scores_table(
+        pd.Series(["a", "b", "c", "d", "e"]),
+        np.array([0.9, 0.8, 0.75, 0.95, 0.2]),
+        pd.DataFrame(
+            {
+                "customer_id": list("abcde"),
+                "top_reasons": [["r1", "r2"]] * 5,
+                "reason_codes": [["x:+"]] * 5,
+            }
+        ),
+    )
+    features = pd.DataFrame(
+        {
+            "customer_id": list("abcde"),
+            "email_opt_in": pd.array([True, False, None, True, True], dtype="boolean"),
+            "email_unsubscribed": [False, False, False, True, False],
+        }
+    )
+    audience, notes = churn.winback_audience(scores, features, target_threshold=0.7)
+    assert audience["customer_id"].tolist() == ["a"], "no consent, unknown consent, unsubscribed"
+    assert audience.loc[0, "top_reasons"] == "r1 | r2"
+    assert not [c for c in audience.columns if "email" in c or "name" in c]
+    assert "3 left out" in notes[0]
+    empty, notes = churn.winback_audience(scores, features.drop(columns="email_opt_in"))
+    assert empty.empty and "nobody can be e-mailed" in notes[0]
+
+
+def test_reason_phrases():
+    assert churn.phrase("recency_days", pd.Series([240.4])).tolist() == ["no purchase for 240 days"]
+    assert churn.phrase("frequency_90d", pd.Series([1.0, 3.0])).tolist() == [
+        "1 order in the last 90 days",
+        "3 orders in the last 90 days",
+    ]
+    assert churn.phrase("email_open_rate", pd.Series([0.123])).tolist() == ["opens 12% of e-mails"]
+    assert churn.phrase("email_opt_in", pd.Series([1.0, 0.0])).tolist() == [
+        "opted in to e-mail",
+        "not opted in to e-mail",
+    ]
+    assert churn.phrase("rfm_segment", pd.Series(["At Risk"]), categorical=True).tolist() == [
+        "RFM segment At Risk"
+    ]
+    assert churn.phrase("MonthlyCharges", pd.Series([70.35])).tolist() == ["MonthlyCharges = 70.3"]
+
+
+def test_top_reasons_rank_by_size_and_say_the_direction():
+    contributions = churn.Contributions(
+        values=pd.DataFrame(
+            {
+                "recency_days": [1.2, -0.1],
+                "frequency": [-0.5, 0.0],
+                "age": [0.1, 0.3],
+                "country": [0.05, -0.7],
+            }
+        ),
+        base_value=0.0,
+        data=pd.DataFrame(
+            {
+                "recency_days": [240.0, 5.0],
+                "frequency": [3.0, 1.0],
+                "age": [41.0, np.nan],
+                "country": ["DE", "(missing)"],
+            }
+        ),
+        ids=pd.Series(["a", "b"]),
+        categorical=["country"],
+    )
+    reasons = churn.top_reasons(contributions)
+    assert reasons.loc[0, "top_reasons"] == [
+        "no purchase for 240 days (raises risk)",
+        "3 completed orders (lowers risk)",
+        "aged 41 (raises risk)",
+    ]
+    assert reasons.loc[1, "top_reasons"] == [
+        "country not recorded (lowers risk)",
+        "age not recorded (raises risk)",
+        "no purchase for 5 days (lowers risk)",
+    ]
+    assert reasons.loc[0, "reason_codes"] == ["recency_days:+", "frequency:-", "age:+"]
+
+
+# --------------------------------------------------------------------------- SHAP
+
+
+@pytest.fixture(scope="module")
+def telco_models():
+    data = churn.custom_training_set(_telco(700, seed=5), "Churn", id_column="customerID")
+    return data, churn.train_models(data, FAST)
+
+
+def test_native_contributions_agree_with_shap_tree_explainer(telco_models):
+    data, models = telco_models
+    sample = data.features.head(200)
+    native = explain.encoded_contributions(models.xgboost, sample)
+    reference = explain.reference_shap_values(models.xgboost, sample)
+    assert np.abs(native[:, :-1] - reference).max() < 1e-4, "SHAP's Tree SHAP disagrees"
+    delegated = explain.treeexplainer_shap_values(models.xgboost, sample)
+    assert np.abs(native[:, :-1] - delegated).max() < 1e-4
+    contributions = churn.native_contributions(models.xgboost, sample, id_column="customerID")
+    probability = models.xgboost.predict_proba(sample)[:, 1]
+    assert np.abs(contributions.probability().to_numpy() - probability).max() < 1e-5, (
+        "base value + contributions must reproduce the model's probability"
+    )
+    check = churn.check_contributions(models.xgboost, sample, rows=100)
+    assert check["max_abs_diff"] < 1e-4 and check["native_additivity_error"] < 1e-4
+
+
+def test_explanation_figures_build(telco_models):
+    data, models = telco_models
+    contributions = churn.native_contributions(
+        models.xgboost, data.features, id_column="customerID"
+    )
+    importance = churn.global_importance(contributions)
+    assert importance["share"].sum() == pytest.approx(1.0)
+    top = importance["feature"].head(4).tolist()
+    assert len(figures.beeswarm_figure(contributions, top, max_points=300).data) >= 4
+    assert figures.dependence_figure(contributions, "Contract").data
+    fig = figures.waterfall_figure(contributions, data.features["customerID"].iloc[0], top=3)
+    assert len(fig.data[0].x) == 3 + 1 + 2  # base, 3 inputs, the rest, total
+    with pytest.raises(KeyError, match="not among"):
+        figures.waterfall_figure(contributions, "nobody")
+    figures.gains_figure(models.y_holdout, models.holdout_scores)
+    figures.confusion_figure(models.y_holdout, models.holdout_scores, models.thresholds)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_gate_decision_rule():
+    assert churn.gate_decision({"roc_auc": 0.7}, None) == (True, "no champion yet")
+    assert churn.gate_decision({"roc_auc": 0.80}, {"roc_auc": 0.80})[0], "ties pass with gain 0"
+    assert not churn.gate_decision({"roc_auc": 0.799}, {"roc_auc": 0.80})[0]
+    passed, reason = churn.gate_decision({"roc_auc": 0.805}, {"roc_auc": 0.80}, min_auc_gain=0.01)
+    assert not passed and "below the champion's 0.8000" in reason
+    assert churn.gate_decision({"roc_auc": 0.815}, {"roc_auc": 0.80}, min_auc_gain=0.01)[0]
+    with pytest.raises(ValueError, match="min_auc_gain"):
+        churn.gate_decision({"roc_auc": 0.8}, {"roc_auc": 0.8}, min_auc_gain=-0.1)
+
+
+@pytest.mark.slow
+def test_registry_first_champion_worse_challenger_better_promoted(tmp_path):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("churn-registry-test")
+    client = mlflow.MlflowClient(uri, uri)
+    data = churn.custom_training_set(_telco(600, seed=11), "Churn", id_column="customerID")
+    X, y = data.features, data.labels
+    hold, fit = X.index[:200], X.index[200:]
+    cols_all = churn.split_feature_columns(X, exclude=["customerID"])
+    weak = churn.ModelColumns(numeric=["MonthlyCharges"], categorical=[])
+    noise = y.sample(frac=1.0, random_state=1).to_numpy()
+    fits = {
+        "first": churn.fit_xgboost(X.loc[fit], y.loc[fit], X.loc[hold], y.loc[hold], weak, FAST),
+        "worse": churn.fit_xgboost(
+            X.loc[fit], pd.Series(noise[200:], index=fit), X.loc[hold], y.loc[hold], cols_all, FAST
+        ),
+        "better": churn.fit_xgboost(
+            X.loc[fit], y.loc[fit], X.loc[hold], y.loc[hold], cols_all, FAST
+        ),
+    }
+    decisions = {}
+    with mlflow.start_run():
+        for name, model in fits.items():
+            _, version = churn.log_churn_model(model, X.loc[hold], registered_model="churn-test")
+            decisions[name] = churn.promote_if_better(
+                client,
+                "churn-test",
+                version,
+                X.loc[hold],
+                y.loc[hold],
+                min_auc_gain=0.0,
+                who="tester",
+            )
+    first, worse, better = decisions["first"], decisions["worse"], decisions["better"]
+    assert first.promoted and first.alias == "champion" and first.reason == "no champion yet"
+    assert not worse.promoted and worse.alias == "challenger"
+    assert worse.champion_version == "1" and worse.champion_auc == pytest.approx(
+        first.candidate_auc
+    )
+    assert better.promoted and better.candidate_auc > better.champion_auc
+    assert str(client.get_model_version_by_alias("churn-test", "champion").version) == "3"
+    assert churn.alias_version(client, "churn-test", "challenger") is None, (
+        "the challenger alias moves off a version once it is promoted"
+    )
+    tags = client.get_model_version("churn-test", "3").tags
+    assert tags["workbench.champion.set_by"] == "tester"
+    assert (
+        tags["workbench.gate.promoted"] == "True"
+        and "gate passed" in tags["workbench.champion.reason"]
+    )
+    # the holdout AUC MLflow's evaluator computed equals ours
+    ours = churn.classification_metrics(
+        y.loc[hold], churn.predict_churn(fits["better"], X.loc[hold])
+    )
+    assert better.candidate_auc == pytest.approx(ours["roc_auc"], abs=1e-9)
+    mlflow_metrics = churn.evaluate_version("churn-test", "3", X.loc[hold], y.loc[hold])
+    assert mlflow_metrics["roc_auc"] == pytest.approx(ours["roc_auc"], abs=1e-9), (
+        "MLflow's evaluator and the gate's own scoring must agree"
+    )
+    # loading by alias gives the trained model's probabilities on the raw feature frame
+    loaded = churn.load_model("churn-test")
+    np.testing.assert_allclose(
+        loaded.predict_proba(X)[:, 1], fits["better"].predict_proba(X)[:, 1], rtol=0, atol=1e-7
+    )
+    pyfunc = mlflow.pyfunc.load_model("models:/churn-test@champion")
+    np.testing.assert_allclose(
+        np.asarray(pyfunc.predict(churn.model_input(loaded, X.head(20))))[:, 1],
+        fits["better"].predict_proba(X.head(20))[:, 1],
+        atol=1e-7,
+    )
+    # manual promotion (what `workbench registry promote` calls) records who and why
+    moved = churn.promote(client, "churn-test", "1", who="lead", why="rollback drill")
+    assert moved == {"version": "1", "previous_champion": "3"}
+    tags = client.get_model_version("churn-test", "1").tags
+    assert tags["workbench.champion.set_by"] == "lead"
+    assert tags["workbench.champion.reason"] == "rollback drill"
+
+
+# --------------------------------------------------------------------------- demo truth
+
+
+@pytest.mark.slow
+def test_demo_auc_against_planted_churn(demo_dir):
+    """Default demo (20,000 customers): holdout, future-label and planted-churn ROC-AUC."""
+    params = churn.ChurnParams(cv_folds=0, n_estimators=400)
+    inputs = open_inputs(demo_dir)
+    data = churn.prepare_data(inputs, AS_OF, params)
+    models = churn.train_models(data.training, params)
+    metrics = models.holdout_metrics()
+    auc, base = metrics.loc["xgboost", "roc_auc"], metrics.loc["baseline", "roc_auc"]
+    assert auc >= 0.85, f"holdout ROC-AUC {auc:.3f} should be at least 0.85"
+    assert auc > base, f"XGBoost ({auc:.3f}) should beat the baseline ({base:.3f})"
+
+    scoring = data.scoring
+    probability = models.xgboost.predict_proba(scoring)[:, 1]
+    future = pd.read_parquet(demo_dir / "_truth" / "future_orders.parquet")
+    end = pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=params.horizon_days)
+    buyers = set(future.loc[future["ordered_at"] < end, "customer_id"])
+    real = ~scoring["customer_id"].isin(buyers)
+    truth = pd.read_parquet(demo_dir / "_truth" / "customers.parquet").set_index("customer_id")
+    planted = truth["churned"].reindex(scoring["customer_id"]).fillna(False).to_numpy(dtype=bool)
+    from sklearn.metrics import roc_auc_score
+
+    future_auc = roc_auc_score(real, probability)
+    planted_auc = roc_auc_score(planted, probability)
+    assert future_auc >= 0.85, f"ROC-AUC against the next 90 days {future_auc:.3f} < 0.85"
+    assert planted_auc >= 0.88, f"ROC-AUC against the planted churners {planted_auc:.3f} < 0.88"
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_churn_notebook(run_stages, small_demo_dir, isolated_settings):
+    fast = ["churn.cv_folds=2", "churn.n_estimators=150", "churn.shap_check_rows=200"]
+    result = run_stages(small_demo_dir, ["features", "churn"], fast)
+    stage = {s.name: s for s in result.stages}["churn"]
+    assert stage.status == "ok", stage.error
+    summary = json.loads(stage.summary_path.read_text())
+    for key in (
+        "horizon_days",
+        "train_rows",
+        "positive_rate",
+        "roc_auc",
+        "pr_auc",
+        "baseline_roc_auc",
+        "top_decile_lift",
+        "registered_model",
+        "version",
+        "alias",
+        "promoted",
+        "risk_bands",
+    ):
+        assert key in summary, key
+    assert summary["registered_model"] == "churn-classifier" and summary["version"] == "1"
+    assert summary["alias"] == "champion" and summary["promoted"] is True
+    assert summary["roc_auc"] > 0.8, summary["roc_auc"]
+    assert sum(summary["risk_bands"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert summary["shap_check"]["max_abs_diff"] < 1e-4
+    scores = pd.read_parquet(isolated_settings.processed_dir / "churn_scores.parquet")
+    assert list(scores.columns[:4]) == [
+        "customer_id",
+        "churn_probability",
+        "risk_band",
+        "top_reasons",
+    ]
+    assert len(scores) == summary["scored_customers"]
+    audience = pd.read_csv(result.output_dir / "winback_audience.csv")
+    assert (
+        len(audience) == summary["audience_size"] and (audience["churn_probability"] >= 0.7).all()
+    )
+    customers = pd.read_parquet(small_demo_dir / "customers.parquet").set_index("customer_id")
+    consent = customers.loc[audience["customer_id"], "email_opt_in"].astype("boolean")
+    assert consent.fillna(False).all(), "only customers who opted in may be in the audience"
+
+    # the same data again with a required gain: the new version must stay challenger
+    again = run_stages(small_demo_dir, ["churn"], [*fast, "churn.min_auc_gain=0.01"])
+    second = json.loads(again.stages[0].summary_path.read_text())
+    assert again.stages[0].status == "ok"
+    assert second["version"] == "2" and second["alias"] == "challenger"
+    assert second["promoted"] is False and second["champion_version"] == "1"
+    assert second["champion_auc"] == pytest.approx(summary["roc_auc"], abs=1e-9)
+    assert second["scored_with"] == "1", "scores come from the champion"
