@@ -105,3 +105,52 @@ def run_stages(isolated_settings):
         )
 
     return _run
+
+
+# Cheap settings for whole-pipeline runs in the suite (short MCMC, few refits and rounds).
+FAST_OVERRIDES = [
+    "segmentation.k_max=6",
+    "segmentation.n_bootstrap=3",
+    "segmentation.silhouette_sample=1500",
+    "segmentation.hierarchical_sample=500",
+    "segmentation.n_init=2",
+    "segmentation.n_threads=1",
+    "churn.cv_folds=2",
+    "churn.n_estimators=150",
+    "churn.shap_check_rows=200",
+    "churn.beeswarm_points=500",
+    "ab_test.draws=300",
+    "ab_test.tune=300",
+    "ab_test.chains=2",
+]
+
+
+@pytest.fixture(scope="session")
+def pipeline_project(tmp_path_factory):
+    """An isolated data tree, reports folder and MLflow store shared by whole-pipeline tests."""
+    base = tmp_path_factory.mktemp("pipeline-project")
+    with pytest.MonkeyPatch.context() as patch:
+        for var in _ENV:
+            patch.delenv(var, raising=False)
+        patch.setenv("WORKBENCH_ROOT", str(REPO))
+        patch.setenv("WORKBENCH_DATA_DIR", str(base / "data"))
+        patch.setenv("WORKBENCH_REPORTS_DIR", str(base / "reports"))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{base / 'mlruns' / 'mlflow.db'}")
+        yield get_settings().ensure_dirs()
+
+
+@pytest.fixture(scope="session")
+def full_run(pipeline_project, small_demo_dir):
+    """Every stage of the real pipeline, once, on the small demo (reports, MLflow, registry)."""
+    from workbench.pipeline import run_pipeline
+
+    result = run_pipeline(
+        settings=pipeline_project,
+        data_dir=small_demo_dir,
+        as_of=AS_OF,
+        overrides=FAST_OVERRIDES,
+        progress=False,
+    )
+    failures = [f"{s.name}: {s.error}" for s in result.stages if s.status != "ok"]
+    assert not failures, failures
+    return result
