@@ -209,9 +209,12 @@ def test_stage_runs_are_tracked_under_the_pipeline_run(project):
 
 
 def test_lock_refuses_a_second_holder(tmp_path):
-    with run_lock(tmp_path / ".lock"), pytest.raises(LockedError, match="locked by pid"):
-        with run_lock(tmp_path / ".lock"):
-            pass
+    with (
+        run_lock(tmp_path / ".lock"),
+        pytest.raises(LockedError, match="locked by pid"),
+        run_lock(tmp_path / ".lock"),
+    ):
+        pass
     with run_lock(tmp_path / ".lock"):  # released after the first holder is done
         pass
 
