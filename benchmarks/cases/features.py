@@ -1,0 +1,49 @@
+"""The feature build (``build_features``) and its RFM part alone (``rfm_features``), both
+Ibis expressions on DuckDB reading the canonical Parquet files directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.common import bench_config, shared_dir
+from workbench.features import build_features, rfm_features, save_features
+
+__all__ = ["build_features_case", "rfm_engine", "prepare_feature_table", "FEATURE_TABLE"]
+
+#: The feature table the segmentation case reads (in the size's shared folder).
+FEATURE_TABLE = "customer_features.parquet"
+
+
+def build_features_case(data_dir: Path, work_dir: Path) -> dict:
+    """Every feature section (RFM, lifecycle, e-mail, web, affinity, profile) as of the
+    cut-off, returned as one pandas frame (nothing written)."""
+    features = build_features(data_dir, bench_config().as_of)
+    return {
+        "rows": int(len(features)),
+        "rows_what": "customers",
+        "columns": int(features.shape[1]),
+        "engine_s": features.attrs.get("section_seconds", {}),
+        "monetary_total_sum": round(float(features["monetary_total"].sum()), 2),
+    }
+
+
+def rfm_engine(data_dir: Path, work_dir: Path) -> dict:
+    """Only the RFM columns, on the engine: the like-for-like counterpart of the pandas
+    baseline (same rows, same values, scores and segments included)."""
+    rfm = rfm_features(data_dir, bench_config().as_of)
+    return {
+        "rows": int(len(rfm)),
+        "rows_what": "customers with a completed order",
+        "monetary_total_sum": round(float(rfm["monetary_total"].sum()), 2),
+    }
+
+
+def prepare_feature_table(data_dir: Path, work_dir: Path) -> dict:
+    """Build and save the feature table into the shared folder, unless it is there
+    (not measured: the segmentation case needs it)."""
+    target = shared_dir(work_dir) / FEATURE_TABLE
+    if target.exists():
+        return {"prepared": False}
+    features = build_features(data_dir, bench_config().as_of)
+    save_features(features, target.parent, name=FEATURE_TABLE)
+    return {"prepared": True, "rows": int(len(features))}
