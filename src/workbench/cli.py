@@ -156,6 +156,13 @@ def stages_command() -> None:
     help="Keep only the N newest run folders.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar (for cron logs).")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default=None,
+    help="Engine of the stages that declare an `engine` parameter (audit scans, features); "
+    "default duckdb. Spark settings: $WORKBENCH_SPARK_MASTER, $WORKBENCH_SPARK_CONF.",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @settings_options
 def run_command(
@@ -167,6 +174,7 @@ def run_command(
     keep_going: bool,
     keep_last: int | None,
     no_progress: bool,
+    engine: str | None,
     verbose: bool,
     data_root: str | None,
     reports_dir: str | None,
@@ -187,13 +195,16 @@ def run_command(
         if not os.environ.get("WORKBENCH_DATA_DIR"):
             data_root = str(source.parent)
     settings = _settings(data_root, reports_dir, tracking_uri)
+    names = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
     try:
+        if engine is not None:
+            params = (*_engine_overrides(settings, names, engine), *params)
         result = run_pipeline(
             settings=settings,
             data_dir=source,
             as_of=as_of,
             output_dir=Path(out) if out else None,
-            stage_names=[s.strip() for s in stages.split(",") if s.strip()] if stages else None,
+            stage_names=names,
             overrides=params,
             keep_going=keep_going,
             progress=not no_progress,
@@ -222,6 +233,20 @@ def run_command(
         failed = result.failures()
         click.echo(f"error: {failed[0].error}", err=True)
     sys.exit(result.exit_code)
+
+
+def _engine_overrides(settings, names: list[str] | None, engine: str) -> list[str]:
+    """``--engine`` as ``-p stage.engine=...`` for the selected stages that declare it."""
+    from workbench.pipeline import ParameterError, discover_stages, select_stages
+
+    stages = select_stages(discover_stages(settings.notebooks_dir), names)
+    declaring = [s.name for s in stages if "engine" in s.parameters]
+    if not declaring and engine != "duckdb":
+        raise ParameterError(
+            f"--engine {engine}: none of the selected stages ({', '.join(s.name for s in stages)}) "
+            "has an `engine` parameter; the audit and features stages do"
+        )
+    return [f"{name}.engine={engine}" for name in declaring]
 
 
 @cli.command("validate")

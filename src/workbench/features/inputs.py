@@ -3,13 +3,15 @@
 A source is either a folder of canonical Parquet files (the audit's clean folder, or a
 raw folder whose files are already canonical), read by the engine itself so that the
 big tables never sit in pandas memory, or canonical pandas frames (what the loader
-returns for CSV sources and mapped columns), registered with the engine. Either way the
+returns for CSV sources and mapped columns), registered with the engine, or tables
+already on the engine (a URI such as ``s3a://lake/clean`` that Spark reads). Either way the
 feature code sees the same :class:`FeatureInputs`: one Ibis table per canonical table,
 restricted to the canonical columns, with the optional columns a source lacks added as
 typed nulls (``orders.status`` as ``completed``, the loader's default).
 
 The engine is an Ibis connection: DuckDB in memory by default; any backend that can
-read Parquet and run window functions (``ibis.pyspark.connect(session)``) works.
+read Parquet and run window functions (``ibis.pyspark.connect(session)``, or
+:func:`workbench.engines.connect`) works.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from workbench.engines import is_uri, read_parquet_tables
 from workbench.loading import LoadedData, LoadError, file_digest, load_tables
 from workbench.schema import table_spec
 
@@ -126,13 +129,17 @@ def open_inputs(
 
     Parameters
     ----------
-    source : folder, LoadedData, mapping of frames or FeatureInputs
+    source : folder, URI, LoadedData, mapping of frames or tables, or FeatureInputs
         A folder of canonical Parquet files (read by the engine; a folder that is not
         canonical Parquet — CSV files, a mapping file, other types — is read through
-        :func:`workbench.loading.load_tables` instead), the loader's result, a mapping
-        ``{table: frame}`` of canonical frames, or inputs opened before (returned as is).
+        :func:`workbench.loading.load_tables` instead), a URI the engine reads
+        (``s3a://lake/clean``: ``<table>.parquet`` files or folders, see
+        :func:`workbench.engines.read_parquet_tables`), the loader's result, a mapping
+        ``{table: frame}`` of canonical frames, a mapping ``{table: ibis.Table}`` of
+        canonical tables already on the engine, or inputs opened before (returned as is).
     con : ibis backend, optional
-        The engine; default a new in-memory DuckDB connection.
+        The engine; default a new in-memory DuckDB connection (for engine tables: the
+        connection they live on).
 
     Returns
     -------
@@ -156,6 +163,16 @@ def open_inputs(
                 "open the source again with the new `con`"
             )
         return source
+    if isinstance(source, str) and is_uri(source):
+        if con is None:
+            raise ValueError(f"open_inputs: {source} is a URI; pass the engine that reads it (con)")
+        return _open_tables(read_parquet_tables(source, con, FEATURE_TABLES), con, source)
+    if (
+        isinstance(source, Mapping)
+        and source
+        and all(isinstance(t, ibis.Table) for t in source.values())
+    ):
+        return _open_tables(dict(source), con, "engine tables")
     con = con if con is not None else default_connection()
     if isinstance(source, str | Path):
         folder = Path(source).expanduser()
@@ -307,6 +324,58 @@ def _check_frame(frame: pd.DataFrame, table: str, source: str) -> None:
             raise LoadError(
                 f"{source}: {table}.{col} must be numeric; got {frame[col].dtype}. "
                 "Read the source with workbench.loading.load_tables."
+            )
+
+
+# --------------------------------------------------------------------------- engine tables
+
+
+def _open_tables(
+    given: dict[str, ibis.Table], con: BaseBackend | None, source: str
+) -> FeatureInputs:
+    """Canonical tables that already live on an engine (read there, never in pandas)."""
+    if "orders" not in given:
+        raise LoadError(
+            f"{source}: the features need an orders table (order_id, customer_id, ordered_at, "
+            f"amount); tables given: {', '.join(sorted(given)) or 'none'}"
+        )
+    con = con if con is not None else given["orders"]._find_backend()
+    tables: dict[str, ibis.Table] = {}
+    provided: dict[str, frozenset[str]] = {}
+    for table in FEATURE_TABLES:
+        if table in given:
+            _check_table(given[table], table, source)
+            tables[table], provided[table] = _canonical(given[table], table)
+    inputs = FeatureInputs(con, tables, provided, source, "engine")
+    _finish(inputs)
+    log.info("feature inputs: %s on %s (%s)", source, con.name, ", ".join(sorted(tables)))
+    return inputs
+
+
+def _check_table(t: ibis.Table, table: str, source: str) -> None:
+    spec = table_spec(table)
+    missing = [c for c in spec.required if c not in t.columns]
+    if missing:
+        raise LoadError(
+            f"{source}: table {table!r} has no column(s) {', '.join(missing)}; "
+            f"required: {', '.join(spec.required)} (columns given: {', '.join(t.columns)})"
+        )
+    schema = t.schema()
+    for col, dtype in spec.columns.items():
+        if col not in schema:
+            continue
+        kind = "ts" if isinstance(dtype, pd.DatetimeTZDtype) else str(dtype)
+        got = schema[col]
+        ok = got.is_null() or {
+            "ts": got.is_timestamp(),
+            "float64": got.is_numeric(),
+            "boolean": got.is_boolean(),
+        }.get(kind, got.is_string())
+        if not ok:
+            raise LoadError(
+                f"{source}: {table}.{col} must be {_expected_kind(kind)}; got {got}. "
+                "Write canonical tables (workbench.loading.load_tables) before reading them "
+                "on the engine."
             )
 
 
