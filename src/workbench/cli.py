@@ -307,6 +307,90 @@ def validate_command(data_dir: str, mapping: str | None, as_of: str | None, verb
     sys.exit(1)
 
 
+@cli.group("registry")
+def registry_group() -> None:
+    """Review and promote the registered models (MLflow model registry)."""
+
+
+@registry_group.command("list")
+@click.option("--model", "model", default=None, help="Only this registered model.")
+@click.option("--json", "as_json", is_flag=True, help="Every version's details as JSON.")
+@settings_options
+def registry_list(
+    model: str | None,
+    as_json: bool,
+    data_root: str | None,
+    reports_dir: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """List every registered model's versions: aliases, as_of, headline metric (holdout
+    ROC-AUC or silhouette), created, training-data fingerprint, who/why of the last alias
+    change. Exit code 2 for an unknown --model."""
+    import json
+
+    from workbench import registry
+
+    settings = _settings(data_root, reports_dir, tracking_uri)
+    client = registry.registry_client(settings=settings)
+    try:
+        if as_json:
+            click.echo(json.dumps(registry.listing_records(client, model), indent=2, default=str))
+            return
+        table = registry.versions_table(client, model)
+    except registry.RegistryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if table.empty:
+        click.echo(f"no registered models in {settings.tracking_uri}")
+        return
+    shown = table.drop(columns=["run_id", "registered_by", "tables"]).assign(
+        value=table["value"].map(lambda v: "" if v is None or v != v else f"{v:.4f}"),
+        created=table["created"].map(lambda t: t.strftime("%Y-%m-%d %H:%M")),
+    )
+    click.echo(shown.fillna("").to_string(index=False, max_colwidth=48))
+
+
+@registry_group.command("promote")
+@click.argument("model")
+@click.argument("version")
+@click.option(
+    "--alias",
+    type=click.Choice(["champion", "challenger"]),
+    default="champion",
+    show_default=True,
+    help="Alias to point at VERSION.",
+)
+@click.option("--reason", required=True, help="Why (recorded as a tag of the version).")
+@click.option("--user", default=None, help="Who (default: $WORKBENCH_USER or the login name).")
+@settings_options
+def registry_promote(
+    model: str,
+    version: str,
+    alias: str,
+    reason: str,
+    user: str | None,
+    data_root: str | None,
+    reports_dir: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Point ALIAS (default champion) of MODEL at VERSION, recording who and why as tags.
+
+    The same code as the registry-review notebook's promotion. Exit codes: 0 promoted (or
+    already held); 2 unknown model or version (the message lists what exists), or no reason.
+    """
+    from workbench import registry
+
+    client = registry.registry_client(settings=_settings(data_root, reports_dir, tracking_uri))
+    try:
+        record = registry.promote_version(
+            client, model, version, reason=reason, alias=alias, user=user
+        )
+    except registry.RegistryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(record.sentence())
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="workbench")
