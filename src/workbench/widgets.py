@@ -1,9 +1,9 @@
-"""ipywidgets explorers used by the stage notebooks.
+"""ipywidgets explorers used by the notebooks.
 
 Widgets render in JupyterLab; the HTML report replaces them with a note, so each
 notebook also shows a static table with the same content. The computations live in the
-stage modules (e.g. :func:`workbench.segmentation.cluster_detail`); a widget only wires
-controls to them.
+stage modules (e.g. :func:`workbench.segmentation.cluster_detail`,
+:meth:`workbench.customer360.Customer360.profile`); a widget only wires controls to them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from IPython.display import HTML, display
 
 from workbench.segmentation import cluster_details
 
-__all__ = ["cluster_explorer"]
+__all__ = ["cluster_explorer", "customer_360", "show_customer"]
 
 
 def _show(title: str, frame: pd.DataFrame | None, percent: bool, missing: str) -> None:
@@ -85,3 +85,173 @@ def cluster_explorer(
     choose.observe(lambda change: render(change["new"]), names="value")
     render(options[0][1])
     return widgets.VBox([choose, out])
+
+
+# --------------------------------------------------------------------------- customer 360
+
+_H4 = "<h4 style='margin:10px 0 4px'>{}</h4>"
+
+
+def _table(frame: pd.DataFrame, missing: str, *, tooltips: str | None = None) -> None:
+    """A table without its index; ``tooltips`` names a column shown on hover instead."""
+    if frame is None or frame.empty:
+        display(HTML(f"<i>{escape(missing)}</i>"))
+        return
+    shown = frame.drop(columns=[tooltips]) if tooltips else frame
+    styled = shown.style.hide(axis="index").format(precision=2, na_rep="–")
+    if tooltips:
+        tips = pd.DataFrame({c: frame[tooltips].astype("str") for c in shown.columns})
+        styled = styled.set_tooltips(tips)
+    display(styled.set_properties(**{"text-align": "left"}))
+
+
+def _show_header(profile) -> None:
+    head, churn = profile.headline, profile.churn
+    risk = (
+        "not scored"
+        if churn is None
+        else f"{churn['probability']:.0%} ({churn['risk_band'] or 'no band'})"
+    )
+    facts = [
+        ("RFM segment", head.get("rfm_segment")),
+        ("lifecycle", head.get("lifecycle_stage")),
+        ("engagement", head.get("engagement_tier")),
+        ("cluster", head.get("cluster")),
+        ("churn risk", risk),
+    ]
+    badges = " · ".join(f"{k}: <b>{escape(str(v if v is not None else '–'))}</b>" for k, v in facts)
+    as_of = f" as of {head['as_of']}" if head.get("as_of") else ""
+    display(
+        HTML(
+            f"<h3 style='margin:8px 0 4px'>Customer {escape(profile.customer_id)}{as_of}</h3>"
+            f"<div>{badges}</div>"
+        )
+    )
+
+
+def _show_segments(profile) -> None:
+    display(HTML(_H4.format("RFM values and segment")))
+    _table(profile.rfm, "No RFM columns in the feature table.", tooltips="meaning")
+    display(HTML(_H4.format("Audiences")))
+    _table(profile.audiences, "No audiences.")
+
+
+def _show_churn(profile) -> None:
+    churn = profile.churn
+    display(HTML(_H4.format("Churn")))
+    if churn is None:
+        display(HTML("<i>No churn probability for this customer (see the notes).</i>"))
+    else:
+        reasons = "".join(f"<li>{escape(r)}</li>" for r in churn["top_reasons"])
+        display(
+            HTML(
+                f"Probability <b>{churn['probability']:.1%}</b>, band "
+                f"<b>{escape(str(churn['risk_band']))}</b> (scored with version "
+                f"{escape(str(churn['scored_with']))})" + (f"<ul>{reasons}</ul>" if reasons else "")
+            )
+        )
+    if profile.waterfall is not None:
+        profile.waterfall.show()
+
+
+def _show_activity(profile) -> None:
+    display(HTML(_H4.format("Recent orders")))
+    _table(profile.orders, "No orders before as_of.")
+    display(HTML(_H4.format("Engagement")))
+    _table(profile.engagement, "No e-mail or web events before as_of.")
+    if profile.notes:
+        items = "".join(f"<li>{escape(n)}</li>" for n in profile.notes)
+        display(HTML(_H4.format("Notes") + f"<ul>{items}</ul>"))
+
+
+def show_customer(profile) -> None:
+    """Display one :class:`~workbench.customer360.CustomerProfile`: headline, RFM values
+    and segment, audiences, churn probability with its reasons and SHAP waterfall, recent
+    orders, engagement and notes (what the :func:`customer_360` widget shows, as plain
+    output)."""
+    _show_header(profile)
+    _show_segments(profile)
+    _show_churn(profile)
+    _show_activity(profile)
+
+
+def customer_360(view, *, customer_id: str = "", options: int = 100) -> widgets.VBox:
+    """Type or pick a customer id; see RFM values and segment, cluster, churn probability
+    with its SHAP waterfall, recent orders, engagement and audiences.
+
+    Parameters
+    ----------
+    view : Customer360
+        From :func:`workbench.customer360.open_customer360`.
+    customer_id : str
+        Shown first (default: the first suggestion, the highest churn risk).
+    options : int
+        Ids offered in the picker (highest churn risk first); any id can be typed.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The id box and a status line above the profile (segments and audiences beside
+        the churn waterfall, then orders and engagement); display it as a cell's last
+        expression. An id that is not in the feature table shows the closest ones.
+    """
+    from workbench.customer360 import CustomerNotFound
+
+    suggestions = view.suggestions(options)
+    box = widgets.Combobox(
+        value="",
+        placeholder="type or pick a customer id",
+        options=suggestions,
+        ensure_option=False,
+        description="Customer",
+        continuous_update=True,
+        layout=widgets.Layout(width="420px"),
+    )
+    status = widgets.HTML()
+    parts = {
+        name: widgets.Output(layout=widgets.Layout(**layout))
+        for name, layout in (
+            ("header", {}),
+            ("segments", {"width": "50%", "padding": "0 12px 0 0"}),
+            ("churn", {"width": "50%"}),
+            ("activity", {}),
+        )
+    }
+    shown = {"id": None}
+
+    def render(value: str) -> None:
+        try:
+            cid = view.resolve(value)
+        except CustomerNotFound as exc:
+            status.value = f"<span style='color:#b42318'>{escape(str(exc))}</span>"
+            return
+        if cid == shown["id"]:
+            status.value = ""
+            return
+        status.value = f"<span style='color:#666'>loading {escape(cid)}…</span>"
+        profile = view.profile(cid)
+        for name, show in (
+            ("header", _show_header),
+            ("segments", _show_segments),
+            ("churn", _show_churn),
+            ("activity", _show_activity),
+        ):
+            parts[name].clear_output(wait=True)
+            with parts[name]:
+                show(profile)
+        shown["id"] = cid
+        status.value = ""
+
+    box.observe(lambda change: render(change["new"]), names="value")
+    first = customer_id or (suggestions[0] if suggestions else "")
+    if first:
+        box.value = first  # renders through the observer
+    return widgets.VBox(
+        [
+            box,
+            status,
+            parts["header"],
+            widgets.HBox([parts["segments"], parts["churn"]]),
+            parts["activity"],
+        ]
+    )
