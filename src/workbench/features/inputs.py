@@ -305,14 +305,20 @@ def _open_frames(frames: dict[str, pd.DataFrame], con: BaseBackend, source: str)
     return inputs
 
 
-def _check_frame(frame: pd.DataFrame, table: str, source: str) -> None:
+def _require_columns(columns: list[str], table: str, source: str) -> None:
+    """A clear error naming the table's missing required columns."""
     spec = table_spec(table)
-    missing = [c for c in spec.required if c not in frame.columns]
+    missing = [c for c in spec.required if c not in columns]
     if missing:
         raise LoadError(
             f"{source}: table {table!r} has no column(s) {', '.join(missing)}; "
-            f"required: {', '.join(spec.required)} (columns given: {', '.join(frame.columns)})"
+            f"required: {', '.join(spec.required)} (columns given: {', '.join(columns)})"
         )
+
+
+def _check_frame(frame: pd.DataFrame, table: str, source: str) -> None:
+    spec = table_spec(table)
+    _require_columns(list(frame.columns), table, source)
     for col in spec.timestamp_columns:
         if col in frame.columns and not isinstance(frame[col].dtype, pd.DatetimeTZDtype):
             raise LoadError(
@@ -354,12 +360,7 @@ def _open_tables(
 
 def _check_table(t: ibis.Table, table: str, source: str) -> None:
     spec = table_spec(table)
-    missing = [c for c in spec.required if c not in t.columns]
-    if missing:
-        raise LoadError(
-            f"{source}: table {table!r} has no column(s) {', '.join(missing)}; "
-            f"required: {', '.join(spec.required)} (columns given: {', '.join(t.columns)})"
-        )
+    _require_columns(list(t.columns), table, source)
     schema = t.schema()
     for col, dtype in spec.columns.items():
         if col not in schema:
