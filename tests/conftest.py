@@ -7,6 +7,8 @@ touch the repository's own ``data/``, ``reports/`` or ``mlruns/``.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 # OpenMP threads spinning against each other on a busy 2-core machine make KMeans and
@@ -154,3 +156,22 @@ def full_run(pipeline_project, small_demo_dir):
     failures = [f"{s.name}: {s.error}" for s in result.stages if s.status != "ok"]
     assert not failures, failures
     return result
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's Chromium; installed with apt when missing and we are root (CI),
+    otherwise the test fails with the command to run."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, timeout=900)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=1800
+        )
+        path = shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium is not installed: run `sudo apt-get install -y chromium`")
+    return path

@@ -1,15 +1,11 @@
 """The reports in a real browser: every Plotly figure draws, nothing is fetched from outside.
 
 Runs headless Debian Chromium through Playwright (no browser download: Playwright drives
-the system's ``chromium``). When Chromium is missing and we are root with apt (CI), it is
-installed; otherwise the test fails with the command to run.
+the system's ``chromium``; see the ``chromium`` fixture in conftest: installed with apt
+when missing in CI, otherwise the test fails with the command to run).
 """
 
 from __future__ import annotations
-
-import os
-import shutil
-import subprocess
 
 import pytest
 
@@ -41,31 +37,12 @@ _FIGURES_JS = """
 """
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path:
-        return path
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, timeout=900)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=1800
-        )
-        path = shutil.which("chromium")
-    if not path:
-        pytest.fail("Chromium is not installed: run `sudo apt-get install -y chromium`")
-    return path
-
-
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium):
     from playwright.sync_api import sync_playwright
 
-    executable = _chromium()
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=_FLAGS
-        )
+        instance = playwright.chromium.launch(executable_path=chromium, headless=True, args=_FLAGS)
         yield instance
         instance.close()
 

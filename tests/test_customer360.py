@@ -413,13 +413,10 @@ def _free_port() -> int:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_customer_360_in_jupyterlab(project, tmp_path):
+def test_customer_360_in_jupyterlab(project, tmp_path, chromium):
     """JupyterLab in headless Chromium: run all cells, type an id, the view updates."""
     import shutil
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     shutil.copy(REPO / "notebooks" / "customer_360.ipynb", tmp_path / "customer_360.ipynb")
