@@ -317,14 +317,31 @@ def test_features_match_across_engines(small_demo_dir, spark, tmp_path):
     assert_same_columns(duck, on_spark, what="features")
     target = engines.write_parquet(on_spark, tmp_path / "features.parquet", spark)
     assert Path(target).is_dir(), "Spark writes a folder of parts"
+    assert_written(target, on_spark)
+
+
+def test_frame_to_a_remote_uri_goes_through_the_session(small_demo_dir, spark, tmp_path,
+                                                        monkeypatch):  # fmt: skip
+    """The branch for s3a:// and the like: an Arrow table handed to Spark, which writes.
+    (A local folder pretends to be remote; pandas' Arrow-backed strings must survive.)"""
+    features = build_features(small_demo_dir, AS_OF).head(500)
+    assert any(isinstance(features[c].dtype, pd.StringDtype) for c in features.columns)
+    monkeypatch.setattr(engines, "_local_folder", lambda location: None)
+    target = engines.write_parquet(features, str(tmp_path / "remote"), spark)
+    assert (tmp_path / "remote" / "_SUCCESS").exists(), "written by Spark itself"
+    assert_written(target, features)
+
+
+def assert_written(target: str, frame: pd.DataFrame) -> None:
     written = pq.read_table(target).to_pandas(
         types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
     )
     written = written.sort_values("customer_id", ignore_index=True)
-    assert list(written.columns) == list(on_spark.columns)
-    for col in on_spark.columns:
+    frame = frame.sort_values("customer_id", ignore_index=True)
+    assert list(written.columns) == list(frame.columns)
+    for col in frame.columns:
         pd.testing.assert_series_equal(
-            written[col], on_spark[col], check_dtype=False, check_names=False, obj=col
+            written[col], frame[col], check_dtype=False, check_names=False, obj=col
         )
 
 

@@ -46,6 +46,8 @@ from urllib.parse import unquote
 
 import ibis
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from workbench.schema import TABLES
 
@@ -479,8 +481,10 @@ def write_parquet(
     """Write a frame or an engine table as Parquet, by the engine when it is Spark.
 
     On Spark the engine writes ``target`` as a folder of part files (any URI it can
-    write: ``s3a://…``); a pandas frame is handed to the session first. Without a
-    connection, or on DuckDB, the result is one local Parquet file.
+    write: ``s3a://…``). A pandas frame (the per-customer table that came back to the
+    driver) is written to a local target by pyarrow as the same folder layout, without a
+    round trip through the JVM; to a remote URI it is handed to the session as an Arrow
+    table. Without a connection, or on DuckDB, the result is one local Parquet file.
 
     Parameters
     ----------
@@ -501,9 +505,10 @@ def write_parquet(
     if not overwrite and not is_uri(target) and Path(target).exists():
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     engine = engine_of(con) if con is not None else "pandas"
-    if engine == "spark":
-        table = data if isinstance(data, ibis.Table) else ibis.memtable(data)
-        con.to_parquet(table, str(target), mode="overwrite" if overwrite else "errorifexists")
+    if engine == "spark" and isinstance(data, pd.DataFrame):
+        _frame_to_spark_parquet(data, target, con, overwrite=overwrite)
+    elif engine == "spark":
+        con.to_parquet(data, str(target), mode="overwrite" if overwrite else "errorifexists")
     elif isinstance(data, pd.DataFrame):
         path = Path(target).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -516,6 +521,33 @@ def write_parquet(
         con.to_parquet(data, str(path))
     log.info("engine %s: wrote %s", engine, target)
     return str(target)
+
+
+def _frame_to_spark_parquet(
+    frame: pd.DataFrame, target: str | Path, con: BaseBackend, *, overwrite: bool
+) -> None:
+    """A pandas frame as a Spark-style folder of Parquet parts.
+
+    ``ibis.memtable`` would go through ``createDataFrame(pandas)``, whose Arrow path
+    rejects pandas' Arrow-backed string columns and falls back to pickling row by row:
+    at a million customers that exhausts a 2 GB driver heap. A local folder is written by
+    pyarrow directly; a remote URI gets an Arrow table, which Spark 4 takes as is.
+    """
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    folder = _local_folder(target)
+    if folder is not None:
+        if folder.exists():
+            if folder.is_dir():
+                shutil.rmtree(folder)
+            else:
+                folder.unlink()
+        folder.mkdir(parents=True)
+        pq.write_table(arrow, folder / "part-00000.parquet")
+        (folder / "_SUCCESS").touch()
+        return
+    session = con._session  # the SparkSession behind Ibis' pyspark backend
+    mode = "overwrite" if overwrite else "errorifexists"
+    session.createDataFrame(arrow.combine_chunks()).write.mode(mode).parquet(str(target))
 
 
 # --------------------------------------------------------------------------- stages
