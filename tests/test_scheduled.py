@@ -22,6 +22,7 @@ VOLATILE = {
     "run_id",
     "pipeline_run_id",
     "version",
+    "versions",  # registry_review: how many versions the registry holds grows with every run
     "model_version",
     "alias",
     "promoted",
