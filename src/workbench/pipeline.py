@@ -476,6 +476,8 @@ def _run_stage(
             cwd=str(Path.cwd()),  # relative paths in -p values mean what the user typed
             progress_bar=False,
             log_output=False,
+            # the kernel's own start-up warnings (TCP transport) are noise in cron logs
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         error = (
