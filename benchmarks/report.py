@@ -246,7 +246,8 @@ def headlines(report: dict) -> list[str]:
                 f"{label}: whole pipeline {minutes:.1f} min, peak {pipe['peak_rss_mb']:,.0f} MB"
             )
         elif pipe:
-            lines.append(f"{label}: whole pipeline {pipe.get('status')}: {pipe.get('note', '')}")
+            note = pipe.get("note", "").removeprefix(f"{pipe.get('status')}: ")
+            lines.append(f"{label}: whole pipeline {pipe.get('status')}: {note}")
         peaks = [r.get("peak_rss_mb") or 0 for r in rows.values() if r.get("status") == "ok"]
         if peaks:
             lines.append(f"{label}: largest peak memory of any case {max(peaks):,.0f} MB")
