@@ -390,6 +390,22 @@ def test_explorer_widget_builds_and_switches():
     assert "No purchase history (2)" in dropdown.options[-1][0]
 
 
+def test_explorer_is_static_in_batch_runs(monkeypatch, capsys):
+    """workbench run sets WORKBENCH_BATCH=1: every cluster as plain output, no live widget
+    (a headless widget cell can hang nbclient)."""
+    from IPython.display import HTML
+
+    from workbench.widgets import cluster_explorer
+
+    frame = _groups()
+    result = S.segment_customers(frame, _tiny_params())
+    monkeypatch.setenv("WORKBENCH_BATCH", "1")
+    shown = cluster_explorer(frame, result.segments, result.inputs.columns)
+    assert isinstance(shown, HTML) and "JupyterLab" in shown.data
+    printed = capsys.readouterr().out
+    assert printed.count("HTML object") >= 4, "a header per cluster (3 and no-purchase)"
+
+
 def test_persona_agreement_excludes_duplicates():
     segments = pd.DataFrame({"customer_id": list("abcdef"), "cluster": [0, 0, 1, 1, -1, 1]})
     truth = pd.DataFrame(

@@ -544,6 +544,8 @@ def _pin_environment(settings: Settings) -> dict[str, str | None]:
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::FutureWarning"),
         # spinning OpenMP threads (KMeans, XGBoost) slow everything on a shared machine
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "passive"),
+        # static views instead of live widgets (see workbench.widgets.interactive)
+        "WORKBENCH_BATCH": "1",
     }
     backup = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)

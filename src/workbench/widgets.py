@@ -8,6 +8,7 @@ stage modules (e.g. :func:`workbench.segmentation.cluster_detail`,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from html import escape
 
@@ -16,6 +17,26 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from workbench.segmentation import cluster_details
+
+#: Set to ``1`` by ``workbench run`` for its kernels: no live widgets in scheduled reports.
+BATCH_ENV = "WORKBENCH_BATCH"
+
+_BATCH_NOTE = (
+    "<i>Static view for the report: open this notebook in JupyterLab to explore it "
+    "interactively.</i>"
+)
+
+
+def interactive() -> bool:
+    """False in batch runs (``workbench run`` sets ``$WORKBENCH_BATCH=1``).
+
+    Live widgets are useless in an HTML report, and executing them headless is where
+    nbclient can wait forever for a reply (jupyter/nbclient#312, nteract/papermill#723):
+    a scheduled run must not hang on one. In batch the widget functions display the same
+    content as plain output instead.
+    """
+    return os.environ.get(BATCH_ENV, "") != "1"
+
 
 __all__ = ["cluster_explorer", "customer_360", "show_customer"]
 
@@ -31,7 +52,7 @@ def _show(title: str, frame: pd.DataFrame | None, percent: bool, missing: str) -
 
 def cluster_explorer(
     features: pd.DataFrame, segments: pd.DataFrame, columns: Sequence[str]
-) -> widgets.VBox:
+) -> widgets.VBox | HTML:
     """Choose a cluster, see its profile, its top categories and its RFM-segment mix.
 
     Parameters
@@ -46,12 +67,18 @@ def cluster_explorer(
     Returns
     -------
     ipywidgets.VBox
-        A dropdown above an output area; display it as a cell's last expression.
+        A dropdown above an output area; display it as a cell's last expression. In batch
+        runs (:func:`interactive` is False) every cluster is displayed as plain output and
+        a note is returned instead.
     """
     details = cluster_details(features, segments, columns)
     if not details:
         raise ValueError("segments: no customers to explore")
     options = [(f"{c}: {d.name} ({d.customers:,})", c) for c, d in details.items()]
+    if not interactive():
+        for detail in details.values():
+            _show_cluster(detail, len(segments))
+        return HTML(_BATCH_NOTE)
     choose = widgets.Dropdown(
         options=options,
         value=options[0][1],
@@ -61,30 +88,27 @@ def cluster_explorer(
     out = widgets.Output()
 
     def render(cluster: int) -> None:
-        detail = details[cluster]
         out.clear_output(wait=True)
         with out:
-            share = detail.customers / len(segments)
-            display(
-                HTML(f"<b>{escape(detail.name)}</b>: {detail.customers:,} customers ({share:.1%})")
-            )
-            _show("Profile (means)", detail.profile, percent=False, missing="")
-            _show(
-                "Top categories",
-                detail.categories,
-                percent=True,
-                missing="No category data in this source.",
-            )
-            _show(
-                "RFM segment mix",
-                detail.rfm_mix,
-                percent=True,
-                missing="No RFM segments in the feature table.",
-            )
+            _show_cluster(details[cluster], len(segments))
 
     choose.observe(lambda change: render(change["new"]), names="value")
     render(options[0][1])
     return widgets.VBox([choose, out])
+
+
+def _show_cluster(detail, total: int) -> None:
+    share = detail.customers / total
+    display(HTML(f"<b>{escape(detail.name)}</b>: {detail.customers:,} customers ({share:.1%})"))
+    _show("Profile (means)", detail.profile, percent=False, missing="")
+    _show(
+        "Top categories", detail.categories, percent=True,
+        missing="No category data in this source.",
+    )  # fmt: skip
+    _show(
+        "RFM segment mix", detail.rfm_mix, percent=True,
+        missing="No RFM segments in the feature table.",
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- customer 360
@@ -175,7 +199,7 @@ def show_customer(profile) -> None:
     _show_activity(profile)
 
 
-def customer_360(view, *, customer_id: str = "", options: int = 100) -> widgets.VBox:
+def customer_360(view, *, customer_id: str = "", options: int = 100) -> widgets.VBox | HTML:
     """Type or pick a customer id; see RFM values and segment, cluster, churn probability
     with its SHAP waterfall, recent orders, engagement and audiences.
 
@@ -193,11 +217,20 @@ def customer_360(view, *, customer_id: str = "", options: int = 100) -> widgets.
     ipywidgets.VBox
         The id box and a status line above the profile (segments and audiences beside
         the churn waterfall, then orders and engagement); display it as a cell's last
-        expression. An id that is not in the feature table shows the closest ones.
+        expression. An id that is not in the feature table shows the closest ones. In
+        batch runs the first customer is displayed as plain output and a note returned.
     """
     from workbench.customer360 import CustomerNotFound
 
     suggestions = view.suggestions(options)
+    if not interactive():
+        first = customer_id or (suggestions[0] if suggestions else "")
+        try:
+            if first:
+                show_customer(view.profile(view.resolve(first)))
+        except CustomerNotFound as exc:
+            display(HTML(f"<b>{escape(str(exc))}</b>"))
+        return HTML(_BATCH_NOTE)
     box = widgets.Combobox(
         value="",
         placeholder="type or pick a customer id",
