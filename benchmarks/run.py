@@ -90,9 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pipeline-limit",
         type=float,
-        default=3600,
+        default=7200,
         help="skip the whole pipeline where its estimate from a smaller size exceeds this many "
-        "seconds, else stop it there (default 3600)",
+        "seconds, else stop it there (default 7200: the 1M pipeline takes about an hour)",
     )
     p.add_argument(
         "--wait-load",
