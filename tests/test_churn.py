@@ -7,33 +7,18 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from canonical import canonical_table, ts
 
 from workbench import churn
 from workbench.churn import explain, figures
 from workbench.features import build_features, open_inputs
-from workbench.schema import TIMESTAMP_DTYPE, empty_table
 
 AS_OF = "2026-06-30"
 FAST = churn.ChurnParams(cv_folds=0, n_estimators=120, early_stopping_rounds=20)
 
 
-def _ts(values: list[str]) -> pd.Series:
-    return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601"), dtype=TIMESTAMP_DTYPE)
-
-
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    """A canonical table (canonical columns and types) from a few rows."""
-    base = empty_table(name)
-    frame = pd.DataFrame(rows)
-    out = {}
-    for col, dtype in base.dtypes.items():
-        if col not in frame:
-            out[col] = pd.Series([None] * len(frame), dtype=dtype)
-        elif isinstance(dtype, pd.DatetimeTZDtype):
-            out[col] = _ts(frame[col].tolist())
-        else:
-            out[col] = frame[col].astype(dtype)
-    return pd.DataFrame(out)
+_ts = ts
+_table = canonical_table
 
 
 def _order(i: int, customer: str, when: str, status: str = "completed", amount: float = 20.0):

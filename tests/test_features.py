@@ -9,34 +9,20 @@ import ibis
 import numpy as np
 import pandas as pd
 import pytest
+from canonical import canonical_table, ts
 
 from workbench import features as F
 from workbench.features import expressions as ex
 from workbench.loading import LoadError, load_tables
-from workbench.schema import TIMESTAMP_DTYPE, empty_table
+from workbench.schema import TIMESTAMP_DTYPE
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = "2026-03-01"
 CUT = pd.Timestamp(AS_OF, tz="UTC")
 
 
-def _ts(values: list[str | None]) -> pd.Series:
-    return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601"), dtype=TIMESTAMP_DTYPE)
-
-
-def _table(name: str, rows: list[dict]) -> pd.DataFrame:
-    """A canonical table (all canonical columns, canonical types) from a few rows."""
-    base = empty_table(name)
-    frame = pd.DataFrame(rows)
-    out = {}
-    for col, dtype in base.dtypes.items():
-        if col not in frame:
-            out[col] = pd.Series([None] * len(frame), dtype=dtype)
-        elif isinstance(dtype, pd.DatetimeTZDtype):
-            out[col] = _ts(frame[col].tolist())
-        else:
-            out[col] = frame[col].astype(dtype)
-    return pd.DataFrame(out)
+_ts = ts
+_table = canonical_table
 
 
 @pytest.fixture
