@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from workbench import catalog
 from workbench.audit import (
     RULES,
     AuditConfig,
@@ -30,7 +31,6 @@ from workbench.cli import cli
 from workbench.loading import load_tables
 from workbench.schema import TIMESTAMP_DTYPE, empty_table
 from workbench.settings import get_settings
-from workbench.stage import STAMP_FILE, stamp_matches
 
 AS_OF = "2026-06-30"
 
@@ -521,8 +521,9 @@ def test_write_audit_writes_everything_and_stamps_last(tmp_path):
     result = audit_tables(load_tables(source), AS_OF)
     written = write_audit(result, settings, source)
     assert not stale.exists()  # a table this source does not have must not linger
-    assert list(written)[-1] == "stamp" and stamp_matches(settings.clean_dir, source)
-    assert json.loads((settings.clean_dir / STAMP_FILE).read_text())["as_of"] == AS_OF
+    stamp = catalog.read_folder_stamp(settings.clean_dir)
+    assert list(written)[-1] == "stamp" and stamp.source == catalog.fingerprint(source)
+    assert str(stamp.as_of.date()) == AS_OF and stamp.stage == "audit"
     merge = pd.read_parquet(settings.interim_dir / "merge_map.parquet")
     assert list(merge.columns) == ["duplicate_id", "surviving_id", "score", "cluster_id"]
     quarantined = pd.read_parquet(settings.quarantine_dir / "orders.parquet")
@@ -692,7 +693,8 @@ def test_audit_notebook_runs_on_the_small_demo(run_stages, small_demo_dir, isola
         assert counts["rows_in"] == counts["rows_clean"] + counts["rows_quarantined"], table
     assert summary["duplicates"]["truth"]["precision"] >= 0.95
     assert summary["duplicates"]["customers_merged"] > 0
-    assert stamp_matches(isolated_settings.clean_dir, small_demo_dir)
+    stamp = catalog.read_folder_stamp(isolated_settings.clean_dir)
+    assert stamp.source == catalog.fingerprint(small_demo_dir)
     assert (isolated_settings.quarantine_dir / "orders.parquet").exists()
 
 
@@ -711,5 +713,6 @@ def test_streamed_run_matches_the_in_memory_audit(small_demo_dir, tmp_path, monk
             a = pd.read_parquet(getattr(streamed_settings, folder) / f"{table}.parquet")
             b = pd.read_parquet(getattr(memory_settings, folder) / f"{table}.parquet")
             pd.testing.assert_frame_equal(a, b, obj=f"{folder}/{table}")
-    assert stamp_matches(streamed_settings.clean_dir, small_demo_dir)
+    stamp = catalog.read_folder_stamp(streamed_settings.clean_dir)
+    assert stamp.source == catalog.fingerprint(small_demo_dir)
     assert set(streamed.sources) == set(whole.tables)

@@ -10,8 +10,9 @@ import pytest
 from canonical import canonical_table, ts
 
 from workbench import churn
+from workbench.canonical import open_tables
 from workbench.churn import explain, figures
-from workbench.features import build_features, open_inputs
+from workbench.features import FEATURE_TABLES, build_features
 
 AS_OF = "2026-06-30"
 FAST = churn.ChurnParams(cv_folds=0, n_estimators=120, early_stopping_rounds=20)
@@ -552,7 +553,7 @@ def test_registry_first_champion_worse_challenger_better_promoted(tmp_path):
 def test_demo_auc_against_planted_churn(demo_dir):
     """Default demo (20,000 customers): holdout, future-label and planted-churn ROC-AUC."""
     params = churn.ChurnParams(cv_folds=0, n_estimators=400)
-    inputs = open_inputs(demo_dir)
+    inputs = open_tables(demo_dir, tables=FEATURE_TABLES)
     data = churn.prepare_data(inputs, AS_OF, params)
     models = churn.train_models(data.training, params)
     metrics = models.holdout_metrics()

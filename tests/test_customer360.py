@@ -214,20 +214,27 @@ def project(small_demo_dir, tmp_path_factory):
     process (the stages' own functions) into an isolated data tree and MLflow store."""
     import mlflow
 
-    from workbench import segmentation
-    from workbench.features import build_features, open_inputs, save_features
+    from workbench import catalog, segmentation
+    from workbench.canonical import open_tables
+    from workbench.features import FEATURE_TABLES, build_features
+    from workbench.schema import parse_as_of
+    from workbench.settings import get_settings
 
     base = tmp_path_factory.mktemp("c360")
-    processed = base / "data" / "processed"
+    settings = get_settings(root=base, data_dir=base / "data")
+    stamp = catalog.Stamp("features", parse_as_of(AS_OF), catalog.fingerprint(small_demo_dir))
     uri = f"sqlite:///{base / 'mlruns' / 'mlflow.db'}"
     (base / "mlruns").mkdir()
-    table = build_features(open_inputs(small_demo_dir), AS_OF)
-    save_features(table, processed)
+    inputs = open_tables(small_demo_dir, tables=FEATURE_TABLES)
+    table = build_features(inputs, AS_OF)
+    catalog.write_table(
+        settings, "customer_features", table, stamp.with_extra(read_from=inputs.source)
+    )
     result = segmentation.segment_customers(
         table,
         segmentation.SegmentationParams(k=3, k_min=3, k_max=3, n_bootstrap=0, n_init=1),
     )
-    segmentation.save_segments(result.segments, processed)
+    catalog.write_table(settings, "segments", segmentation.segments_output(result.segments), stamp)
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -242,8 +249,11 @@ def project(small_demo_dir, tmp_path_factory):
         "churn-classifier", decision, list(data.scoring.columns)
     )
     scores, _ = churn.score_customers(model, data.scoring, FAST, meanings=data.meanings)
-    churn.write_scores(
-        scores, processed, meta={"as_of": AS_OF, "model": "churn-classifier", "version": version}
+    catalog.write_table(
+        settings,
+        "churn_scores",
+        scores,
+        stamp.with_extra(model="churn-classifier", version=version),
     )
     return {"data_root": str(base / "data"), "tracking_uri": uri, "scores": scores, "data": data}
 

@@ -6,15 +6,15 @@ import json
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
+from workbench import catalog
 from workbench import experiments as ex
 from workbench.experiments import ExperimentInputError
 from workbench.loading import load_tables
-from workbench.stage import parse_as_of, write_source_stamp
+from workbench.schema import parse_as_of
+from workbench.settings import get_settings
 
 AS_OF = parse_as_of("2026-06-30")
 FAST = ex.Sampling(draws=1000, tune=500, chains=2, cores=1, random_seed=11)
@@ -223,17 +223,22 @@ def test_segments_attach_with_missing_labels_and_merging(tiny_tables, tmp_path):
             "rfm_segment": ["Champions", "Lost"] * 3,
         }
     )
-    table = pa.Table.from_pandas(features, preserve_index=False)
-    meta = {b"workbench.features": json.dumps({"as_of": "2026-06-30"}).encode()}
-    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "customer_features.parquet")
+    built_from = tmp_path / "raw"
+    built_from.mkdir()
+    stamp = catalog.Stamp("features", parse_as_of("2026-06-30"), catalog.fingerprint(built_from))
+    settings = get_settings(root=tmp_path, data_dir=tmp_path / "data")
+    catalog.write_table(settings, "customer_features", features, stamp, copies=[tmp_path])
     by_rfm, why = ex.with_segments(data, "rfm_segment", processed_dir=tmp_path)
     assert "customer_features.parquet" in why and by_rfm.segment_column == "rfm_segment"
     assert "after the first assignment (2026-03-01)" in why, "post-assignment labels are flagged"
     assert by_rfm.users.set_index("customer_id")["segment"]["c2"] == "Lost"
+    same, why = ex.with_segments(data, "rfm_segment", processed_dir=tmp_path, source=built_from)
+    assert same.segment_column == "rfm_segment", "the source the features were built from"
+    (built_from / "orders.csv").write_text("changed after the features were built\n")
+    stale, why = ex.with_segments(data, "rfm_segment", processed_dir=tmp_path, source=built_from)
+    assert stale is data and "another data source" in why
     other_source = tmp_path / "other"
     other_source.mkdir()
-    write_source_stamp(tmp_path, other_source)
-    (other_source / "orders.csv").write_text("changed after the features were built\n")
     stale, why = ex.with_segments(data, "rfm_segment", processed_dir=tmp_path, source=other_source)
     assert stale is data and "another data source" in why
     with pytest.raises(ExperimentInputError, match=r"match none of the 6 assigned customers"):

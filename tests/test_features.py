@@ -11,10 +11,13 @@ import pandas as pd
 import pytest
 from canonical import canonical_table, ts
 
+from workbench import catalog
 from workbench import features as F
+from workbench.canonical import canonical_parquet_problems, open_tables
 from workbench.features import expressions as ex
 from workbench.loading import LoadError, load_tables
-from workbench.schema import TIMESTAMP_DTYPE
+from workbench.schema import TIMESTAMP_DTYPE, parse_as_of
+from workbench.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = "2026-03-01"
@@ -228,7 +231,7 @@ def test_web_features_and_abandonment(tiny):
 @pytest.mark.parametrize("hours", [24, 48])
 def test_cart_abandonment_window_and_asof_methods_agree(tiny, hours):
     """DuckDB uses an as-of join, other engines (Spark) one window function."""
-    inputs = F.open_inputs(tiny)
+    inputs = open_tables(tiny, tables=F.FEATURE_TABLES)
     params = F.FeatureParams(abandon_window_hours=hours)
     web, orders = inputs.tables["web_events"], inputs.tables["orders"]
     results = [
@@ -411,7 +414,7 @@ def test_point_in_time_on_the_demo(small_demo_dir):
 
 
 def test_two_cut_offs_on_one_opened_source_have_the_same_columns(small_demo_dir):
-    inputs = F.open_inputs(small_demo_dir, con=ibis.duckdb.connect())
+    inputs = open_tables(small_demo_dir, con=ibis.duckdb.connect(), tables=F.FEATURE_TABLES)
     early = F.build_features(inputs, "2025-12-31")
     late = F.build_features(inputs, "2026-06-30")
     assert list(early.columns) == list(late.columns)
@@ -478,9 +481,12 @@ def test_data_dictionary_and_summary(tiny, tmp_path):
     assert sum(summary["rfm_segments"].values()) == 7
     assert summary["engagement_tiers"]["Highly Engaged"] == 1
     assert summary["lifecycle_stages"]["new"] == 2
-    (path,) = F.save_features(table, tmp_path)
-    again = pd.read_parquet(path)
+    settings = get_settings(root=tmp_path, data_dir=tmp_path / "data")
+    stamp = catalog.Stamp("features", parse_as_of(AS_OF), catalog.fingerprint(tmp_path / "raw"))
+    (path,) = catalog.write_table(settings, "customer_features", table, stamp)
+    again, found = catalog.read_table(settings, "customer_features")
     pd.testing.assert_frame_equal(again, table, check_dtype=False)
+    assert path.name == "customer_features.parquet" and found.stage == "features"
 
 
 def test_folder_sources_raw_csv_and_parquet(tiny, tmp_path):
@@ -495,9 +501,9 @@ def test_folder_sources_raw_csv_and_parquet(tiny, tmp_path):
         if name == "orders":  # the audit's clean orders carry flag columns: ignored, kept in
             frame = frame.assign(is_outlier_amount=frame["amount"] > 60, is_revenue=False)
         frame.to_parquet(parquet / f"{name}.parquet", index=False)
-    assert F.canonical_parquet_problems(parquet) == []
-    assert any("not Parquet" in p for p in F.canonical_parquet_problems(csv))
-    assert F.open_inputs(parquet).kind == "parquet" and F.open_inputs(csv).kind == "frames"
+    assert canonical_parquet_problems(parquet) == []
+    assert any("not Parquet" in p for p in canonical_parquet_problems(csv))
+    assert open_tables(parquet).kind == "parquet" and open_tables(csv).kind == "frames"
     pd.testing.assert_frame_equal(F.build_features(parquet, AS_OF), reference)
     pd.testing.assert_frame_equal(F.build_features(csv, AS_OF), reference, check_dtype=False)
 

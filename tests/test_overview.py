@@ -9,7 +9,7 @@ import pytest
 
 from workbench import overview
 from workbench.loading import load_tables
-from workbench.stage import parse_as_of
+from workbench.schema import parse_as_of
 
 AS_OF = parse_as_of("2024-04-01")
 

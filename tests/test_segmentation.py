@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from workbench import segmentation as S
-from workbench.features import build_features, save_features
+from workbench.features import build_features
 
 AS_OF = "2026-06-30"
 
@@ -424,27 +424,13 @@ def test_persona_agreement_excludes_duplicates():
 # --------------------------------------------------------------------------- files
 
 
-def test_feature_table_missing_or_stale_is_a_clear_error(tmp_path):
-    with pytest.raises(
-        FileNotFoundError, match=r"customer_features.parquet.*run stage 02 'features'"
-    ):
-        S.load_feature_table(tmp_path)
-    table = _groups()
-    table.attrs["as_of"] = "2026-05-31"
-    save_features(table, tmp_path)
-    with pytest.raises(
-        ValueError, match="built as of 2026-05-31, but this stage runs as of 2026-06-30"
-    ):
-        S.load_feature_table(tmp_path, as_of="2026-06-30")
-    loaded = S.load_feature_table(tmp_path, as_of="2026-05-31")
-    assert loaded.attrs["as_of"] == "2026-05-31" and len(loaded) == len(table)
-
-
-def test_segments_file_round_trip(tmp_path):
+def test_segments_output_keeps_the_three_columns_and_names_what_is_missing():
     seg = S.segments_table(pd.Series(["a", "b"]), pd.Series(["a"]), np.array([0]), {0: "One"})
-    (path,) = S.save_segments(seg, tmp_path)
-    assert path.name == "segments.parquet"
-    pd.testing.assert_frame_equal(pd.read_parquet(path), seg, check_dtype=False)
+    out = S.segments_output(seg.assign(extra=1))
+    assert list(out.columns) == ["customer_id", "cluster", "cluster_name"]
+    assert out["cluster_name"].tolist() == ["One", "No purchase history"]
+    with pytest.raises(ValueError, match=r"columns \['cluster_name'\] are missing"):
+        S.segments_output(seg.drop(columns="cluster_name"))
 
 
 # --------------------------------------------------------------------------- demo personas

@@ -18,10 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from workbench import engines
+from workbench import catalog, engines
 from workbench.audit import AuditConfig, audit_tables
 from workbench.audit import scans as S
-from workbench.features import build_features, open_inputs
+from workbench.canonical import open_tables
+from workbench.features import build_features
 from workbench.loading import LoadError, load_tables
 from workbench.schema import table_spec
 
@@ -204,17 +205,17 @@ def test_tables_in_and_out_on_duckdb(messy, tmp_path):
 def test_open_inputs_from_engine_tables_checks_them(messy):
     con = engines.connect("duckdb")
     with pytest.raises(ValueError, match="is a URI; pass the engine"):
-        open_inputs(f"file://{messy}")
-    inputs = open_inputs(f"file://{messy}", con=con)
+        open_tables(f"file://{messy}")
+    inputs = open_tables(f"file://{messy}", con=con)
     assert inputs.kind == "engine" and inputs.source == f"file://{messy}"
     assert sorted(inputs.tables) == ["customers", "order_items", "orders", "products",
                                      "web_events"]  # fmt: skip
     orders = con.read_parquet(str(messy / "orders.parquet"))
     with pytest.raises(LoadError, match="orders table"):
-        open_inputs({"products": con.read_parquet(str(messy / "products.parquet"))})
+        open_tables({"products": con.read_parquet(str(messy / "products.parquet"))})
     text_time = orders.mutate(ordered_at=orders.ordered_at.cast("string"))
     with pytest.raises(LoadError, match=r"orders\.ordered_at must be timestamp"):
-        open_inputs({"orders": text_time})
+        open_tables({"orders": text_time})
 
 
 def test_cli_engine_reaches_the_stages_that_declare_it(isolated_settings):
@@ -399,7 +400,8 @@ def test_audit_notebook_on_spark(run_stages, small_demo_dir, isolated_settings):
     assert summary["duplicates"]["truth"]["precision"] >= 0.95
     skipped = {r["rule"] for r in summary["rules"] if r["status"] == "skipped"}
     assert {"invalid_email", "before_signup"} <= skipped, "pandas-only rules say so"
-    engine_dir = S.engine_output_dir(isolated_settings)
+    engine_dir = Path(isolated_settings.engine_dir)
     assert (engine_dir / "quarantine" / "orders.parquet").is_dir(), "written by Spark"
-    assert (engine_dir / "clean" / "_source.json").exists()
+    stamp = catalog.read_folder_stamp(engine_dir / "clean")
+    assert stamp is not None and stamp.source == catalog.fingerprint(small_demo_dir)
     assert not isolated_settings.clean_dir.exists(), "the pandas audit's folder is untouched"

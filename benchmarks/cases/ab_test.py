@@ -9,7 +9,7 @@ from pathlib import Path
 from benchmarks.common import bench_config, stopwatch
 from workbench import experiments
 from workbench.loading import load_tables
-from workbench.stage import parse_as_of
+from workbench.schema import parse_as_of
 
 __all__ = ["analyse", "conversion_pymc", "conversion_closed_form"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from benchmarks.common import bench_config
 from workbench.features import rfm_pandas
-from workbench.stage import parse_as_of
+from workbench.schema import parse_as_of
 
 __all__ = ["rfm_pandas_case", "duckdb_floor", "FLOOR_SQL"]
 

@@ -49,7 +49,7 @@ def train_and_explain(data_dir: Path, work_dir: Path) -> dict:
             models.xgboost, data.scoring, params, meanings=data.meanings
         )
         churn.global_importance(contributions, data.meanings)
-        churn.write_scores(scores, work_dir)
+        scores.to_parquet(Path(work_dir) / "churn_scores.parquet", index=False)
     with stopwatch(times, "save_s"):
         _save_model(work_dir, models.xgboost, data.scoring)
     holdout = models.holdout_metrics()

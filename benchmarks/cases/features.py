@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.common import bench_config, shared_dir
-from workbench.features import build_features, rfm_features, save_features
+from workbench.features import build_features, rfm_features
 
 __all__ = ["build_features_case", "rfm_engine", "prepare_feature_table", "FEATURE_TABLE"]
 
@@ -45,5 +45,6 @@ def prepare_feature_table(data_dir: Path, work_dir: Path) -> dict:
     if target.exists():
         return {"prepared": False}
     features = build_features(data_dir, bench_config().as_of)
-    save_features(features, target.parent, name=FEATURE_TABLE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    features.to_parquet(target, index=False)
     return {"prepared": True, "rows": int(len(features))}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.common import bench_config, stopwatch
 from workbench import engines
-from workbench.features import FEATURES_FILE, build_features
+from workbench.features import build_features
 
 __all__ = ["features_duckdb_engine", "features_spark_engine"]
 
@@ -26,7 +26,7 @@ def _build_and_write(data_dir: Path, work_dir: Path, con, times: dict[str, float
     with stopwatch(times, "compute_s"):
         features = build_features(data_dir, bench_config().as_of, con=con)
     with stopwatch(times, "write_s"):
-        target = engines.write_parquet(features, Path(work_dir) / FEATURES_FILE, con)
+        target = engines.write_parquet(features, Path(work_dir) / "customer_features.parquet", con)
     return {
         "rows": int(len(features)),
         "rows_what": "customers",

@@ -278,7 +278,7 @@ def validate_command(data_dir: str, mapping: str | None, as_of: str | None, verb
 
     from workbench.audit import AuditError, validate_tables
     from workbench.loading import LoadError, load_tables
-    from workbench.stage import parse_as_of
+    from workbench.schema import parse_as_of
 
     try:
         cutoff = parse_as_of(as_of or datetime.now(UTC).date().isoformat())

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import pyarrow.parquet as pq
 
 from workbench.churn.params import CHAMPION, REGISTERED_MODEL
 
@@ -425,7 +423,7 @@ class Customer360:
         The champion churn pipeline.
     model_version : str or None
         Its registry version.
-    inputs : FeatureInputs or None
+    inputs : CanonicalTables or None
         The canonical tables (orders, order lines, products, e-mail and web events).
     as_of : Timestamp or None
         The feature table's cut-off.
@@ -684,25 +682,28 @@ def _order_lines(inputs: Any, orders: pd.DataFrame | None) -> pd.DataFrame | Non
 # --------------------------------------------------------------------------- opening
 
 
-def _processed(folder: Path, name: str, notes: list[str], stage: str) -> pd.DataFrame | None:
-    path = folder / name
-    if not path.exists():
-        notes.append(f"no {name} in {folder}: run stage {stage} for this section")
-        return None
-    return pd.read_parquet(path)
+def _processed(
+    settings: Any, name: str, expect: Any, notes: list[str]
+) -> tuple[pd.DataFrame | None, Any]:
+    """A processed table and its stamp when it fits the feature table (same source and
+    ``as_of``); otherwise None and a note saying which stage to run."""
+    from workbench import catalog
 
-
-def _file_meta(path: Path, key: bytes) -> dict[str, Any]:
     try:
-        raw = (pq.read_schema(path).metadata or {}).get(key)
-        return json.loads(raw) if raw else {}
-    except (OSError, ValueError):
-        return {}
+        return catalog.read_table(settings, name, expect=expect)
+    except catalog.MissingOutputError:
+        notes.append(
+            f"no {name} for this feature table: run stage {catalog.entry(name).stage!r} for "
+            "this section"
+        )
+    except catalog.StaleOutputError as exc:
+        notes.append(f"{name} left out: {exc}")
+    return None, None
 
 
-def _events_source(settings: Any, features_meta: dict[str, Any], data_dir: str) -> Path | None:
+def _events_source(settings: Any, features_stamp: Any, data_dir: str) -> Path | None:
     """Where the customer's orders and events are read: ``data_dir`` when given, else the
-    source the feature table was built from, else the clean tables, else the raw ones."""
+    tables the feature table was built from, else the clean tables, else the raw ones."""
     from workbench.loading import find_table_files
 
     if data_dir:
@@ -710,7 +711,7 @@ def _events_source(settings: Any, features_meta: dict[str, Any], data_dir: str) 
         if not path.exists():
             raise FileNotFoundError(f"customer 360: data_dir {str(path)!r} does not exist")
         return path
-    built_from = features_meta.get("source")
+    built_from = features_stamp.extra.get("read_from")
     candidates = [Path(str(built_from)).expanduser()] if built_from else []
     for path in [*candidates, settings.clean_dir, settings.raw_dir]:
         if path.is_file() or (path.is_dir() and find_table_files(path)):
@@ -780,17 +781,16 @@ def open_customer360(
     FileNotFoundError
         No ``customer_features.parquet``: names the file and the stage to run.
     """
+    from workbench import catalog
+    from workbench.canonical import open_tables
     from workbench.churn import registry as churn_registry
-    from workbench.churn.scoring import SCORES_FILE
-    from workbench.features import FEATURES_FILE, data_dictionary, open_inputs
-    from workbench.segmentation import SEGMENTS_FILE
+    from workbench.features import FEATURE_TABLES, data_dictionary
     from workbench.settings import get_settings
 
     settings = settings or get_settings(
         data_dir=data_root or None, tracking_uri=tracking_uri or None
     )
-    folder = settings.processed_dir
-    path = folder / FEATURES_FILE
+    path = catalog.location(settings, "customer_features")
     if not path.exists():
         raise FileNotFoundError(
             f"customer 360 needs the feature table {path}, which does not exist: run stage 02 "
@@ -798,17 +798,11 @@ def open_customer360(
             "features,segmentation,churn`)"
         )
     notes: list[str] = []
-    features = pd.read_parquet(path)
-    meta = _file_meta(path, b"workbench.features")
-    as_of = pd.Timestamp(meta["as_of"], tz="UTC") if meta.get("as_of") else None
-    segments = _processed(folder, SEGMENTS_FILE, notes, "03 segmentation")
-    scores = _processed(folder, SCORES_FILE, notes, "04 churn")
-    score_meta = _file_meta(folder / SCORES_FILE, b"workbench.churn") if scores is not None else {}
-    if score_meta.get("as_of") and as_of is not None and score_meta["as_of"] != str(as_of.date()):
-        notes.append(
-            f"churn_scores.parquet is as of {score_meta['as_of']}, the feature table as of "
-            f"{as_of.date()}: run the churn stage again"
-        )
+    features, stamp = catalog.read_table(settings, "customer_features")
+    as_of = stamp.as_of
+    expect = catalog.Expect(stamp.source, stamp.as_of)
+    segments, _ = _processed(settings, "segments", expect, notes)
+    scores, score_stamp = _processed(settings, "churn_scores", expect, notes)
     client = _point_mlflow(settings.tracking_uri)
     model, version = None, None
     holder = churn_registry.alias_version(client, model_name, CHAMPION)
@@ -818,12 +812,12 @@ def open_customer360(
         model = churn_registry.load_model(model_name, alias=CHAMPION)
         version = str(holder.version)
     threshold = target_threshold or _threshold(client) or 0.7
-    source = _events_source(settings, meta, data_dir)
+    source = _events_source(settings, stamp, data_dir)
     inputs = None
     if source is None:
         notes.append("no source tables found: recent orders and engagement are not shown")
     else:
-        inputs = open_inputs(source)
+        inputs = open_tables(source, tables=FEATURE_TABLES)
         log.info("customer 360: orders and events from %s", source)
     dictionary = data_dictionary(features.head(0))
     view = Customer360(
@@ -837,7 +831,7 @@ def open_customer360(
         target_threshold=threshold,
         meanings=dict(zip(dictionary["column"], dictionary["meaning"], strict=True)),
         notes=notes,
-        scored_with=None if scores is None else score_meta.get("version"),
+        scored_with=None if score_stamp is None else score_stamp.extra.get("version"),
     )
     log.info(
         "customer 360: %s customers as of %s; champion %s",

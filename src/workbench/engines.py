@@ -1,8 +1,8 @@
-"""Which engine runs the scans and aggregations: DuckDB in process, or Spark.
+"""Plumbing for the engines that run scans and aggregations: DuckDB in process, or Spark.
 
-The audit's scans (:mod:`workbench.audit.scans`) and the feature build
-(:mod:`workbench.features`) are Ibis expressions; this module makes the connection they
-run on and moves tables in and out of it.
+Connect, read, write, close — nothing else. The audit's scans and the feature build
+are Ibis expressions; this module makes the connection they run on and moves tables in
+and out of it (:mod:`workbench.canonical` opens them as canonical tables).
 
 ``duckdb`` (the default)
     An in-memory DuckDB database in this process. Nothing to set up.
@@ -54,8 +54,6 @@ from workbench.schema import TABLES
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
-    from workbench.stage import Stage
-
 __all__ = [
     "ENGINES",
     "ENV_MASTER",
@@ -75,8 +73,8 @@ __all__ = [
     "is_uri",
     "read_parquet_tables",
     "write_parquet",
-    "stage_source",
-    "source_manifest",
+    "local_folder",
+    "table_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -402,7 +400,7 @@ def is_uri(location: str | Path) -> bool:
     return isinstance(location, str) and bool(_URI.match(location))
 
 
-def _local_folder(location: str | Path) -> Path | None:
+def local_folder(location: str | Path) -> Path | None:
     """The local folder of a path or ``file://`` URI; None for other URIs."""
     text = str(location)
     if text.startswith("file://"):
@@ -410,8 +408,8 @@ def _local_folder(location: str | Path) -> Path | None:
     return None if is_uri(text) else Path(text).expanduser().resolve()
 
 
-def _table_path(location: str | Path, table: str) -> str:
-    folder = _local_folder(location)
+def table_path(location: str | Path, table: str) -> str:
+    folder = local_folder(location)
     if folder is None:
         return f"{str(location).rstrip('/')}/{table}.parquet"
     return str(folder / f"{table}.parquet")
@@ -449,12 +447,12 @@ def read_parquet_tables(
         A local folder does not exist, or a table that exists cannot be read.
     """
     names = list(tables) if tables is not None else list(TABLES)
-    folder = _local_folder(location)
+    folder = local_folder(location)
     if folder is not None and not folder.is_dir():
         raise EngineError(f"{location}: no such folder of <table>.parquet files")
     found: dict[str, ibis.Table] = {}
     for name in names:
-        path = _table_path(location, name)
+        path = table_path(location, name)
         if folder is not None and not Path(path).exists():
             continue
         try:
@@ -534,7 +532,7 @@ def _frame_to_spark_parquet(
     pyarrow directly; a remote URI gets an Arrow table, which Spark 4 takes as is.
     """
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    folder = _local_folder(target)
+    folder = local_folder(target)
     if folder is not None:
         if folder.exists():
             if folder.is_dir():
@@ -548,54 +546,3 @@ def _frame_to_spark_parquet(
     session = con._session  # the SparkSession behind Ibis' pyspark backend
     mode = "overwrite" if overwrite else "errorifexists"
     session.createDataFrame(arrow.combine_chunks()).write.mode(mode).parquet(str(target))
-
-
-# --------------------------------------------------------------------------- stages
-
-
-def stage_source(stage: Stage, con: BaseBackend, source_uri: str = "") -> tuple[Any, str]:
-    """What a stage's feature build reads on ``con``, and a label for the report.
-
-    ``source_uri`` when given (``"uri"``: a folder or URI of ``<table>.parquet`` read by
-    the engine); on an engine other than DuckDB, the clean tables the audit wrote on that
-    engine (:func:`workbench.audit.scans.engine_output_dir`) when they were made from this
-    stage's source (``"clean (engine)"``, as a ``file://`` URI the engine reads); else
-    what :func:`workbench.features.stage_source` chooses (``"clean"``, ``"raw"``,
-    ``"raw (loaded)"``) — on DuckDB always the latter.
-    """
-    from workbench.audit.scans import engine_output_dir
-    from workbench.features import stage_source as features_source
-    from workbench.stage import stamp_matches
-
-    if source_uri:
-        return source_uri, "uri"
-    if engine_of(con) != "duckdb":
-        clean = engine_output_dir(stage.settings) / "clean"
-        if stamp_matches(clean, stage.data_dir):
-            return f"file://{clean.resolve()}", "clean (engine)"
-    return features_source(stage)
-
-
-def source_manifest(source: Any, tables: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per table read: ``table, file, format, rows, digest``.
-
-    Local files and the loader's tables: :func:`workbench.features.input_manifest` (rows
-    from the footers, SHA-256 digests). A URI: the tables' locations, rows from the
-    footers when the URI is a local ``file://`` folder (else blank), no digest.
-    """
-    from workbench.features import FEATURE_TABLES, input_manifest
-
-    if not (isinstance(source, str) and is_uri(source)):
-        return input_manifest(source)
-    import pyarrow.dataset as ds
-
-    rows = []
-    for table in tables if tables is not None else FEATURE_TABLES:
-        path = _table_path(source, table)
-        local = Path(path) if _local_folder(source) is not None else None
-        if local is not None and not local.exists():
-            continue
-        count = ds.dataset(local, format="parquet").count_rows() if local is not None else None
-        rows.append({"table": table, "file": path, "format": "parquet (engine)", "rows": count,
-                     "digest": None})  # fmt: skip
-    return pd.DataFrame(rows, columns=["table", "file", "format", "rows", "digest"])

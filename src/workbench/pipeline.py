@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,12 +34,12 @@ from typing import Any
 import nbformat
 import yaml
 
-from workbench import __version__, tracking
+from workbench import __version__, catalog, tracking
 from workbench.compare import changes_html, compare_runs, previous_run
 from workbench.loading import MAPPING_FILE_NAMES, file_digest, find_table_files
 from workbench.reports import notebook_to_html, write_index
+from workbench.schema import parse_as_of
 from workbench.settings import Settings
-from workbench.stage import parse_as_of
 
 __all__ = [
     "ExitCode",
@@ -563,30 +562,6 @@ def _restore_environment(backup: Mapping[str, str | None]) -> None:
 # --------------------------------------------------------------------------- manifest & index
 
 
-def _code_version(root: Path) -> dict[str, Any]:
-    version: dict[str, Any] = {"package": __version__}
-    if shutil.which("git") and (root / ".git").exists():
-        try:
-            commit = subprocess.run(
-                ["git", "-C", str(root), "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=10,
-            ).stdout.strip()
-            dirty = subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=10,
-            ).stdout.strip()
-            version.update(commit=commit, dirty=bool(dirty))
-        except (subprocess.SubprocessError, OSError):
-            pass
-    return version
-
-
 def input_digests(data_dir: Path) -> dict[str, str]:
     """Digest of every canonical table file (and mapping file) in the source."""
     if data_dir.is_file():
@@ -631,7 +606,7 @@ def _manifest(
             }
             for s in stages
         ],
-        "code_version": _code_version(settings.root),
+        "code_version": {"package": __version__, "version": catalog.code_version(settings.root)},
         "input_digests": input_digests(data_dir),
     }
 
@@ -672,7 +647,7 @@ def write_run_index(result: PipelineResult, manifest: Mapping[str, Any]) -> Path
         "data": manifest["data_dir"],
         "run": out.name,
         "MLflow pipeline run": result.pipeline_run_id or "",
-        "code": manifest["code_version"].get("commit", manifest["code_version"]["package"])[:12],
+        "code": manifest["code_version"]["version"],
     }
     return write_index(
         out / "index.html",

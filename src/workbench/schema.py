@@ -1,4 +1,4 @@
-"""The canonical tables, declared once.
+"""The contract: the canonical tables, declared once, and the parsed cut-off date.
 
 Each table is a pandera ``DataFrameModel`` (column names, types, allowed values)
 plus a :class:`TableSpec` with what pandera cannot say: which columns a source
@@ -36,6 +36,7 @@ __all__ = [
     "table_spec",
     "canonical_columns",
     "empty_table",
+    "parse_as_of",
 ]
 
 TIMESTAMP_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")
@@ -256,6 +257,27 @@ def empty_table(name: str) -> pd.DataFrame:
     for col, dtype in spec.columns.items():
         data[col] = pd.Series([], dtype=_pandas_dtype(dtype))
     return pd.DataFrame(data)
+
+
+def parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
+    """The cut-off as a UTC timestamp at midnight; features use data strictly before it.
+
+    Parsed once, where a value enters the workbench (a stage's parameters, the command
+    line); every function below takes the parsed timestamp.
+
+    Examples
+    --------
+    >>> parse_as_of("2026-06-30")
+    Timestamp('2026-06-30 00:00:00+0000', tz='UTC')
+    """
+    try:
+        stamp = pd.Timestamp(as_of)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"as_of: expected a date such as 2026-06-30, got {as_of!r}") from exc
+    if pd.isna(stamp):
+        raise ValueError(f"as_of: expected a date such as 2026-06-30, got {as_of!r}")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.normalize()
 
 
 def _pandas_dtype(dtype: object) -> object:

@@ -5,8 +5,8 @@ Nothing else in the package or the notebooks builds a path to ``data/``,
 
 Precedence, lowest to highest: built-in defaults (relative to the project root),
 environment variables (``WORKBENCH_ROOT``, ``WORKBENCH_DATA_DIR``,
-``WORKBENCH_REPORTS_DIR``, ``MLFLOW_TRACKING_URI``), then explicit keyword
-arguments (what CLI flags and notebook parameters pass).
+``WORKBENCH_REPORTS_DIR``, ``MLFLOW_TRACKING_URI``, ``WORKBENCH_ENGINE_DIR``), then
+explicit keyword arguments (what CLI flags and notebook parameters pass).
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ class Settings:
         MLflow tracking URI (default ``sqlite:///<root>/mlruns/mlflow.db``).
     artifact_root : str
         Where MLflow artefacts of new experiments go (default ``<root>/mlruns/artifacts``).
+    engine_output : str
+        Where an audit run on an engine (Spark) writes its clean tables and quarantine:
+        a local folder or a URI the engine writes (default ``<data>/interim/engine``).
     """
 
     root: Path
@@ -58,6 +61,12 @@ class Settings:
     reports_dir: Path
     tracking_uri: str
     artifact_root: str
+    engine_output: str = ""
+
+    @property
+    def engine_dir(self) -> str:
+        """:attr:`engine_output`, or ``<data>/interim/engine`` when it is not set."""
+        return self.engine_output or str(self.interim_dir / "engine")
 
     @property
     def raw_dir(self) -> Path:
@@ -113,6 +122,7 @@ def get_settings(
     reports_dir: str | Path | None = None,
     tracking_uri: str | None = None,
     artifact_root: str | None = None,
+    engine_output: str | None = None,
 ) -> Settings:
     """Build the settings from defaults, the environment and explicit overrides.
 
@@ -142,4 +152,5 @@ def get_settings(
         reports_dir=reports,
         tracking_uri=tracking,
         artifact_root=artifacts,
+        engine_output=engine_output or os.environ.get("WORKBENCH_ENGINE_DIR", ""),
     )

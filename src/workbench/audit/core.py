@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from workbench import catalog
 from workbench.audit.duplicates import DuplicateResult, find_duplicates
 from workbench.audit.rules import (
     RULES,
@@ -59,9 +60,8 @@ from workbench.audit.rules import (
     resolve_ids,
 )
 from workbench.loading import LoadedData, Repair, load_tables
-from workbench.schema import REQUIRED_TABLES, TABLES, TIMESTAMP_DTYPE, table_spec
+from workbench.schema import REQUIRED_TABLES, TABLES, TIMESTAMP_DTYPE, parse_as_of, table_spec
 from workbench.settings import Settings, get_settings
-from workbench.stage import STAMP_FILE, parse_as_of, write_source_stamp
 
 __all__ = [
     "AuditError",
@@ -1027,15 +1027,15 @@ def validate_tables(
 
 
 class _Writer:
-    """Writes one table at a time; the source stamp is removed first and written last."""
+    """Writes one table at a time; the folders' stamps are removed first and written last."""
 
-    def __init__(self, settings: Settings, source: str | Path) -> None:
+    def __init__(self, settings: Settings, stamp: catalog.Stamp) -> None:
         self.settings = settings
-        self.source = source
+        self.stamp = stamp
         self.written: dict[str, str] = {}
         for folder in (settings.clean_dir, settings.quarantine_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        (settings.clean_dir / STAMP_FILE).unlink(missing_ok=True)
+            catalog.remove_folder_stamp(folder)
 
     def table(self, table: str, clean: Iterable[pd.DataFrame], quarantine: pd.DataFrame) -> None:
         """Write the clean table (given in pieces) and the quarantined rows of ``table``."""
@@ -1062,11 +1062,11 @@ class _Writer:
             if table not in tables:
                 (self.settings.clean_dir / f"{table}.parquet").unlink(missing_ok=True)
                 (self.settings.quarantine_dir / f"{table}.parquet").unlink(missing_ok=True)
-        merge_path = self.settings.interim_dir / MERGE_MAP_FILE
-        merge_map.to_parquet(merge_path, index=False)
+        merge_path = catalog.write_table(self.settings, "merge_map", merge_map, self.stamp)[0]
         self.written["merge_map"] = str(merge_path)
-        write_source_stamp(self.settings.clean_dir, self.source, as_of=str(as_of.date()))
-        self.written["stamp"] = str(self.settings.clean_dir / STAMP_FILE)
+        catalog.write_folder_stamp(self.settings.quarantine_dir, self.stamp)
+        stamp = catalog.write_folder_stamp(self.settings.clean_dir, self.stamp)
+        self.written["stamp"] = str(stamp)
         log.info(
             "audit: clean tables in %s, quarantine in %s",
             self.settings.clean_dir,
@@ -1075,19 +1075,27 @@ class _Writer:
         return self.written
 
 
+def _stamp(source: str | Path, as_of: pd.Timestamp) -> catalog.Stamp:
+    """The stamp of an audit run outside a stage (a script or a test)."""
+    return catalog.Stamp("audit", as_of, catalog.fingerprint(source))
+
+
 def write_audit(
     result: AuditResult,
     settings: Settings,
     source: str | Path,
+    *,
+    stamp: catalog.Stamp | None = None,
 ) -> dict[str, str]:
     """Write the clean tables, the quarantine and the merge map; stamp the source last.
 
     Clean tables go to ``settings.clean_dir/<table>.parquet``, quarantined rows to
     ``settings.quarantine_dir/<table>.parquet`` (one file per audited table, empty when
     nothing was quarantined) and the merge map to ``settings.interim_dir/merge_map.parquet``.
-    The old stamp is removed first and :func:`workbench.stage.write_source_stamp` is
-    called last, so later stages only read clean tables that are complete; files of
-    tables this source does not have are removed so they cannot be mistaken for its own.
+    The old stamps are removed first and the new ones (``stamp``, default: made from
+    ``source`` and the result's ``as_of``) written last, so later stages only read clean
+    tables that are complete; files of tables this source does not have are removed so
+    they cannot be mistaken for its own.
 
     Returns
     -------
@@ -1098,7 +1106,7 @@ def write_audit(
         raise AuditError(
             "this audit result has no clean tables to write (errors_only, or already released)"
         )
-    writer = _Writer(settings, source)
+    writer = _Writer(settings, stamp or _stamp(source, result.as_of))
     for table in result.tables:
         if table in result.clean:
             pieces: Iterable[pd.DataFrame] = [result.clean[table]]
@@ -1119,6 +1127,7 @@ def run_audit(
     mapping: str | Path | dict | None = None,
     config: AuditConfig | None = None,
     keep_clean: bool = False,
+    stamp: catalog.Stamp | None = None,
 ) -> AuditResult:
     """Load a source, audit it and write the outputs, holding as little as possible.
 
@@ -1142,6 +1151,8 @@ def run_audit(
         Thresholds and switches.
     keep_clean : bool, default False
         Also keep every clean table in ``result.clean`` (small sources only).
+    stamp : catalog.Stamp, optional
+        The stamp of the outputs (a stage passes its own); default: made from ``source``.
 
     Returns
     -------
@@ -1165,7 +1176,7 @@ def run_audit(
         if parent in tables:
             auditor.parent_ids(parent)
     auditor.run_core()
-    writer = _Writer(settings, source)
+    writer = _Writer(settings, stamp or _stamp(source, as_of))
     clean: dict[str, pd.DataFrame] = {}
 
     def write(table: str) -> None:

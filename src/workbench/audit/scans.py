@@ -63,7 +63,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from workbench import engines
+from workbench import catalog, engines
 from workbench.audit.core import (
     MERGE_MAP_FILE,
     AuditConfig,
@@ -83,13 +83,11 @@ from workbench.loading import (
     find_table_files,
     load_tables,
 )
-from workbench.schema import TABLES, table_spec
-from workbench.stage import STAMP_FILE, parse_as_of, write_source_stamp
+from workbench.schema import TABLES, parse_as_of, table_spec
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
-    from workbench.settings import Settings
 
 __all__ = [
     "SCAN_RULES",
@@ -103,11 +101,9 @@ __all__ = [
     "reference_scan",
     "classify_references",
     "run_scans",
-    "ENGINE_DIR",
     "MAX_CUSTOMERS_IN_MEMORY",
     "MAX_AMOUNTS_IN_MEMORY",
     "NOT_ON_ENGINE",
-    "engine_output_dir",
     "audit_on_engine",
 ]
 
@@ -847,7 +843,6 @@ def _references(
 # --------------------------------------------------------------------------- the audit on an engine
 
 #: Folder of the data tree's ``interim/`` where the audit on an engine writes.
-ENGINE_DIR = "engine"
 #: Customers (one row each) brought into pandas for the duplicate search, at most.
 MAX_CUSTOMERS_IN_MEMORY = 2_000_000
 #: Order amounts brought into pandas to learn the outlier limits (a seeded sample beyond).
@@ -867,12 +862,6 @@ NOT_ON_ENGINE: dict[str, dict[str, str | None]] = {
     "experiment_assignments": {"before_signup": "assigned_at", "duplicate_key": None,
                                "conflicting_assignment": None},
 }  # fmt: skip
-
-
-def engine_output_dir(settings: Settings) -> Path:
-    """``<data>/interim/engine``: the clean tables (``clean/``), the quarantine
-    (``quarantine/``) and the merge map written by :func:`audit_on_engine` in a stage."""
-    return settings.interim_dir / ENGINE_DIR
 
 
 def _errors(inputs: ScanInputs, table: str, as_of: pd.Timestamp, keyed: bool) -> ibis.Table:
@@ -1173,6 +1162,7 @@ def audit_on_engine(
     output: str | Path | None = None,
     max_customers_in_memory: int = MAX_CUSTOMERS_IN_MEMORY,
     max_amounts_in_memory: int = MAX_AMOUNTS_IN_MEMORY,
+    stamp: catalog.Stamp | None = None,
 ) -> AuditResult:
     """The audit where the data is: scans, quarantine and clean tables on the engine.
 
@@ -1214,6 +1204,9 @@ def audit_on_engine(
         also gets the source stamp in ``clean/``. None: nothing is written.
     max_customers_in_memory, max_amounts_in_memory : int
         Limits of what comes into pandas (see above).
+    stamp : catalog.Stamp, optional
+        The stamp written to ``clean/`` (a stage passes its own); default: made from the
+        source and ``as_of``.
 
     Returns
     -------
@@ -1248,7 +1241,9 @@ def audit_on_engine(
         merge = _merge_table(duplicates.merge_map)
         con.execute(merge.count())  # registers it: cached tables that read it need it there
     final = {t: _with_merges(e, t, merge) for t, e in errors.items()}
-    writer = _EngineWriter(output, con, source=inputs.source)
+    if stamp is None:
+        stamp = catalog.Stamp("audit", as_of, catalog.fingerprint(inputs.source))
+    writer = _EngineWriter(output, con, source=inputs.source, stamp=stamp)
     counts: dict[str, dict[str, int]] = {}
     amounts, limits = pd.Series(dtype="float64", name="amount"), {}
     for table in inputs.tables:
@@ -1264,7 +1259,7 @@ def audit_on_engine(
         counts[table] = writer.write(table, final[table])
     if duplicates is not None:
         writer.merge_map(duplicates.merge_map)
-    written = writer.finish(as_of)
+    written = writer.finish()
     examples = _examples(final, con)
     for table in cached:
         table.release()
@@ -1330,9 +1325,12 @@ def _duplicate_search(
 class _EngineWriter:
     """Writes each table's clean rows and quarantine by the engine, then counts them."""
 
-    def __init__(self, output: str | Path | None, con: BaseBackend, *, source: str) -> None:
+    def __init__(
+        self, output: str | Path | None, con: BaseBackend, *, source: str, stamp: catalog.Stamp
+    ) -> None:
         self.con = con
         self.source = source
+        self.stamp = stamp
         self.output = None if output is None else str(output)
         self.written: dict[str, str] = {}
         self._orders: ibis.Table | None = None
@@ -1340,7 +1338,7 @@ class _EngineWriter:
             folder = Path(self.output)
             for sub in ("clean", "quarantine"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
-            (folder / "clean" / STAMP_FILE).unlink(missing_ok=True)
+            catalog.remove_folder_stamp(folder / "clean")
 
     def _path(self, kind: str, table: str) -> str:
         return f"{str(self.output).rstrip('/')}/{kind}/{table}.parquet"
@@ -1380,12 +1378,11 @@ class _EngineWriter:
         engines.write_parquet(target, path, None if isinstance(target, pd.DataFrame) else self.con)
         self.written["merge_map"] = path
 
-    def finish(self, as_of: pd.Timestamp) -> dict[str, str]:
+    def finish(self) -> dict[str, str]:
         local = self.output and not engines.is_uri(self.output)
         if local and not engines.is_uri(self.source) and Path(self.source).exists():
-            clean = Path(self.output) / "clean"
-            write_source_stamp(clean, self.source, as_of=str(as_of.date()))
-            self.written["stamp"] = str(clean / STAMP_FILE)
+            path = catalog.write_folder_stamp(Path(str(self.output)) / "clean", self.stamp)
+            self.written["stamp"] = str(path)
         return self.written
 
 

@@ -101,13 +101,11 @@ from workbench.churn.registry import (
 )
 from workbench.churn.scoring import (
     AUDIENCE_FILE,
-    SCORES_FILE,
     risk_band,
     risk_band_shares,
     scores_table,
     winback_audience,
     write_audience,
-    write_scores,
 )
 from workbench.churn.table import (
     coerce_numeric_text,
@@ -134,7 +132,6 @@ __all__ = [
     "EXCLUDED_FEATURES",
     "REGISTERED_MODEL",
     "RISK_BANDS",
-    "SCORES_FILE",
     "ChurnData",
     "ChurnModels",
     "ChurnParams",
@@ -200,6 +197,5 @@ __all__ = [
     "treeexplainer_shap_values",
     "winback_audience",
     "write_audience",
-    "write_scores",
     "xgboost_pipeline",
 ]

@@ -22,9 +22,10 @@ from typing import Any
 import ibis
 import pandas as pd
 
+from workbench.canonical import open_tables
 from workbench.churn.params import ChurnParams
-from workbench.features import build_features, open_inputs
-from workbench.stage import parse_as_of
+from workbench.features import FEATURE_TABLES, build_features
+from workbench.schema import parse_as_of
 
 __all__ = [
     "LabelWindows",
@@ -165,9 +166,9 @@ def completed_buyers(source: Any, start: str | pd.Timestamp, end: str | pd.Times
 
     Parameters
     ----------
-    source : folder, LoadedData, mapping of frames or FeatureInputs
-        Anything :func:`workbench.features.open_inputs` accepts (pass the opened
-        :class:`~workbench.features.FeatureInputs` to reuse its engine).
+    source : folder, LoadedData, mapping of frames or CanonicalTables
+        Anything :func:`workbench.canonical.open_tables` accepts (pass the opened
+        :class:`~workbench.canonical.CanonicalTables` to reuse its engine).
     start, end : str or Timestamp
         The label window (UTC midnights).
 
@@ -181,7 +182,7 @@ def completed_buyers(source: Any, start: str | pd.Timestamp, end: str | pd.Times
         raise ValueError(
             f"completed_buyers: end ({end.date()}) must be after start ({start.date()})"
         )
-    inputs = open_inputs(source)
+    inputs = open_tables(source, tables=FEATURE_TABLES)
     orders = inputs.tables["orders"]
     window = orders.filter(
         (orders.status == "completed")
@@ -253,8 +254,8 @@ def point_in_time_set(
 
     Parameters
     ----------
-    source : folder, LoadedData, mapping of frames or FeatureInputs
-        The canonical tables (open them once with :func:`workbench.features.open_inputs`
+    source : folder, LoadedData, mapping of frames or CanonicalTables
+        The canonical tables (open them once with :func:`workbench.canonical.open_tables`
         and pass the result to also build the scoring features).
     as_of : str or Timestamp
         The run's cut-off; nothing on or after it is read.
@@ -267,7 +268,7 @@ def point_in_time_set(
     """
     params = params or ChurnParams()
     windows = training_windows(as_of, params)
-    inputs = open_inputs(source)
+    inputs = open_tables(source, tables=FEATURE_TABLES)
     features = build_features(inputs, windows.snapshot)
     buyers = completed_buyers(inputs, windows.snapshot, windows.label_end)
     labels = churn_labels(features, buyers, windows)
@@ -315,7 +316,7 @@ def scoring_features(
     windows = label_windows(
         as_of, horizon_days=params.horizon_days, lookback_days=params.lookback_days
     )
-    features = build_features(open_inputs(source), windows.snapshot)
+    features = build_features(open_tables(source, tables=FEATURE_TABLES), windows.snapshot)
     eligible = pd.to_numeric(features["recency_days"], errors="coerce").le(params.lookback_days)
     out = features.loc[eligible.fillna(False).to_numpy()].reset_index(drop=True)
     out.attrs.update(features.attrs)

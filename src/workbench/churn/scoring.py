@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,19 +20,16 @@ import pandas as pd
 from workbench.churn.params import RISK_BANDS
 
 __all__ = [
-    "SCORES_FILE",
     "AUDIENCE_FILE",
     "risk_band",
     "risk_band_shares",
     "scores_table",
     "winback_audience",
-    "write_scores",
     "write_audience",
 ]
 
 log = logging.getLogger(__name__)
 
-SCORES_FILE = "churn_scores.parquet"
 AUDIENCE_FILE = "winback_audience.csv"
 _SEPARATOR = " | "
 
@@ -146,33 +142,6 @@ def winback_audience(
             audience[col] = ""
     audience["risk_band"] = audience["risk_band"].astype("str")
     return audience[columns].reset_index(drop=True), notes
-
-
-def write_scores(
-    scores: pd.DataFrame, *folders: str | Path, meta: dict[str, Any] | None = None
-) -> list[Path]:
-    """Write the scores as ``churn_scores.parquet`` into each folder."""
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(scores, preserve_index=False)
-    if meta:
-        table = table.replace_schema_metadata(
-            {
-                **(table.schema.metadata or {}),
-                b"workbench.churn": json.dumps(meta, default=str).encode(),
-            }
-        )
-    paths = []
-    for folder in folders:
-        path = Path(folder) / SCORES_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="zstd")
-        paths.append(path)
-        log.info("wrote %s (%s customers)", path, f"{len(scores):,}")
-    return paths
 
 
 def write_audience(audience: pd.DataFrame, folder: str | Path) -> Path:

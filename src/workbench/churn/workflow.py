@@ -103,7 +103,8 @@ def prepare_data(
 
     With ``features_path`` the user's table is read (:func:`custom_training_set`) and
     ``source`` is ignored; otherwise ``source`` (a folder, loaded tables or
-    :class:`~workbench.features.FeatureInputs`, see :func:`workbench.features.stage_source`)
+    :class:`~workbench.canonical.CanonicalTables`, see
+    :meth:`workbench.stage.Stage.canonical_source`)
     is labelled point in time (:func:`point_in_time_set`) and the customers active before
     ``as_of`` are scored.
     """
@@ -117,9 +118,10 @@ def prepare_data(
             source=str(features_path),
             meanings=explain.column_meanings(columns, point_in_time=False),
         )
-    from workbench.features import open_inputs
+    from workbench.canonical import open_tables
+    from workbench.features import FEATURE_TABLES
 
-    inputs = open_inputs(source)
+    inputs = open_tables(source, tables=FEATURE_TABLES)
     _quiet(inputs)
     training = point_in_time_set(inputs, as_of, params)
     scoring = scoring_features(inputs, as_of, params)
@@ -134,13 +136,14 @@ def prepare_data(
 
 
 def _manifest(source: Any) -> pd.DataFrame:
-    from workbench.features import input_manifest
+    from workbench.canonical import manifest
+    from workbench.features import FEATURE_TABLES
     from workbench.loading import LoadedData
 
     if isinstance(source, str | Path):
-        return input_manifest(Path(source))
+        return manifest(Path(source), FEATURE_TABLES)
     if isinstance(source, LoadedData):
-        return input_manifest(source)
+        return manifest(source, FEATURE_TABLES)
     return pd.DataFrame(columns=["table", "file", "format", "rows", "digest"])
 
 

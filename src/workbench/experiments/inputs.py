@@ -16,7 +16,6 @@ joined with :func:`attach_segments`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.stage import STAMP_FILE, stamp_matches
+from workbench import catalog
 
 __all__ = [
     "ExperimentInputError",
@@ -668,11 +667,11 @@ def load_segment_labels(
     """Each customer's segment, and a sentence saying where it came from (or why not).
 
     Looks in ``segment_path`` when given (Parquet or CSV with ``customer_id`` and
-    ``segment_column``), else in ``processed_dir`` for ``customer_features.parquet`` then
-    ``segments.parquet``. Missing files or columns are not an error here: the labels are
-    ``None`` and the sentence says so, so the report can skip the section. With
-    ``source``, a ``processed_dir`` whose source stamp (``_source.json``) names another
-    data source is skipped too, so segments of one data set never label another.
+    ``segment_column``), else in ``processed_dir`` for the catalog's
+    ``customer_features`` then ``segments`` tables. Missing files or columns are not an
+    error here: the labels are ``None`` and the sentence says so, so the report can skip
+    the section. With ``source``, a table whose stamp names another data source is
+    skipped too, so segments of one data set never label another.
 
     Returns
     -------
@@ -692,13 +691,18 @@ def load_segment_labels(
             )
     elif processed_dir is not None:
         folder = Path(processed_dir)
-        stamped = (folder / STAMP_FILE).exists()
-        if source is not None and stamped and not stamp_matches(folder, source):
-            return None, (
-                f"per-segment effects skipped: the tables in {folder} were made from another "
-                "data source (or an older version of it); re-run the features stage first"
-            )
-        candidates = [folder / "customer_features.parquet", folder / "segments.parquet"]
+        candidates = [
+            folder / Path(catalog.entry(name).path).name
+            for name in ("customer_features", "segments")
+        ]
+        current = catalog.fingerprint(source) if source is not None else None
+        for path in candidates:
+            stamp = catalog.stamp_of_file(path)
+            if current is not None and stamp is not None and not stamp.source.same_as(current):
+                return None, (
+                    f"per-segment effects skipped: {path.name} was made from another data "
+                    "source (or an older version of it); re-run the features stage first"
+                )
     else:
         return None, "no segment file given and no processed folder to look in"
     looked = []
@@ -729,29 +733,11 @@ def load_segment_labels(
 def _read_table(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
-        built = _built_as_of(path)
-        if built is not None:
-            frame.attrs["as_of"] = built
+        stamp = catalog.stamp_of_file(path)
+        if stamp is not None:
+            frame.attrs["as_of"] = stamp.as_of
         return frame
     return pd.read_csv(path, sep=None, engine="python", dtype={"customer_id": "str"})
-
-
-def _built_as_of(path: Path) -> pd.Timestamp | None:
-    """The cut-off a workbench stage recorded in a Parquet file's metadata, if any."""
-    import pyarrow.parquet as pq
-
-    metadata = pq.read_schema(path).metadata or {}
-    for key, value in metadata.items():
-        if not key.startswith(b"workbench"):
-            continue
-        try:
-            built = json.loads(value).get("as_of")
-        except (ValueError, AttributeError):
-            continue
-        if built:
-            stamp = pd.Timestamp(built)
-            return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return None
 
 
 def attach_segments(

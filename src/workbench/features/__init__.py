@@ -10,9 +10,9 @@ in memory by default; Spark through ``ibis.pyspark.connect``), reading canonical
 Parquet directly or registered pandas frames; the per-customer derivations (scores,
 segments, tiers, stages) run in pandas on the aggregated table.
 
-Main entry points: :func:`build_features`, :func:`open_inputs` (open once, build at
-several dates), :func:`feature_sections`, :func:`data_dictionary`,
-:func:`feature_summary`, :func:`save_features`, and the RFM-only pair for
+Main entry points: :func:`build_features` (pass tables opened once with
+:func:`workbench.canonical.open_tables` to build at several dates), :func:`feature_sections`, :func:`data_dictionary`,
+:func:`feature_summary`, and the RFM-only pair for
 cross-checks and benchmarks: :func:`rfm_features` (engine) and :func:`rfm_pandas`.
 
 Customers included
@@ -48,16 +48,9 @@ from workbench.features.derive import (
     rfm_scores,
     rfm_segment,
 )
-from workbench.features.inputs import (
-    FEATURE_TABLES,
-    FeatureInputs,
-    canonical_parquet_problems,
-    input_manifest,
-    open_inputs,
-    stage_source,
-)
 from workbench.features.params import (
     ENGAGEMENT_TIERS,
+    FEATURE_TABLES,
     LIFECYCLE_STAGES,
     NO_PURCHASE,
     RFM_SEGMENT_GRID,
@@ -65,32 +58,27 @@ from workbench.features.params import (
     FeatureParams,
 )
 from workbench.features.report import (
-    FEATURES_FILE,
     data_dictionary,
     distribution_figure,
     feature_summary,
     lifecycle_rules,
     rfm_grid_figure,
     rfm_segment_table,
-    save_features,
     segmentation_columns,
 )
 
 __all__ = [
     "ENGAGEMENT_TIERS",
     "FEATURE_TABLES",
-    "FEATURES_FILE",
     "LIFECYCLE_STAGES",
     "NO_PURCHASE",
     "RFM_COLUMNS",
     "RFM_SEGMENTS",
     "RFM_SEGMENT_GRID",
     "SECTIONS",
-    "FeatureInputs",
     "FeatureParams",
     "age_band",
     "build_features",
-    "canonical_parquet_problems",
     "completed_revenue",
     "data_dictionary",
     "days_before",
@@ -99,10 +87,8 @@ __all__ = [
     "feature_expression",
     "feature_sections",
     "feature_summary",
-    "input_manifest",
     "lifecycle_rules",
     "lifecycle_stage",
-    "open_inputs",
     "quintile_score",
     "rfm_grid_figure",
     "rfm_features",
@@ -110,7 +96,5 @@ __all__ = [
     "rfm_scores",
     "rfm_segment",
     "rfm_segment_table",
-    "save_features",
     "segmentation_columns",
-    "stage_source",
 ]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from workbench.features import derive
 from workbench.features.params import FeatureParams
-from workbench.stage import parse_as_of
+from workbench.schema import parse_as_of
 
 __all__ = ["rfm_pandas", "RFM_COLUMNS"]
 

@@ -21,12 +21,12 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from workbench.canonical import CanonicalTables, open_tables
 from workbench.features import derive
 from workbench.features import expressions as ex
-from workbench.features.inputs import FeatureInputs, open_inputs
-from workbench.features.params import FeatureParams
+from workbench.features.params import FEATURE_TABLES, FeatureParams
 from workbench.loading import LoadedData
-from workbench.stage import parse_as_of
+from workbench.schema import parse_as_of
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -85,7 +85,7 @@ class _Plan:
         return pd.DataFrame(rows)
 
 
-def _plan(inputs: FeatureInputs, params: FeatureParams) -> _Plan:
+def _plan(inputs: CanonicalTables, params: FeatureParams) -> _Plan:
     built = dict.fromkeys(SECTIONS, True)
     reasons: dict[str, str] = {}
     present = inputs.non_null_columns("customers")
@@ -131,7 +131,7 @@ def _plan(inputs: FeatureInputs, params: FeatureParams) -> _Plan:
     return plan
 
 
-def _categories(inputs: FeatureInputs, limit: int) -> tuple[list[str], bool]:
+def _categories(inputs: CanonicalTables, limit: int) -> tuple[list[str], bool]:
     """Categories with the most products (ties by name), cached per source."""
     key = f"categories:{limit}"
     if key not in inputs._cache:
@@ -147,7 +147,7 @@ def _categories(inputs: FeatureInputs, limit: int) -> tuple[list[str], bool]:
 
 
 def feature_sections(
-    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | FeatureInputs,
+    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
     *,
     params: FeatureParams | None = None,
     con: BaseBackend | None = None,
@@ -157,12 +157,12 @@ def feature_sections(
     A skipped section's columns are absent from the feature table (never zero-filled);
     the note says why.
     """
-    inputs = open_inputs(source, con=con)
+    inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     return _plan(inputs, params or FeatureParams()).table()
 
 
 def rfm_features(
-    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | FeatureInputs,
+    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
     as_of: str | pd.Timestamp,
     *,
     params: FeatureParams | None = None,
@@ -176,7 +176,7 @@ def rfm_features(
 
     params = params or FeatureParams()
     as_of = parse_as_of(as_of)
-    inputs = open_inputs(source, con=con)
+    inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     o = inputs.tables["orders"]
     done = o.filter(
         o.ordered_at < ibis.literal(as_of), o.customer_id.notnull(), o.status == "completed"
@@ -201,7 +201,7 @@ def rfm_features(
 
 
 def completed_revenue(
-    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | FeatureInputs,
+    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
     as_of: str | pd.Timestamp,
     *,
     params: FeatureParams | None = None,
@@ -214,7 +214,7 @@ def completed_revenue(
     a customer id, amounts as recorded, rounded to ``money_decimals``.
     """
     params = params or FeatureParams()
-    inputs = open_inputs(source, con=con)
+    inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     o = inputs.tables["orders"]
     o = o.filter(
         o.ordered_at < ibis.literal(parse_as_of(as_of)),
@@ -237,7 +237,7 @@ def _join_all(base: ibis.Table, parts: list[ibis.Table]) -> ibis.Table:
 
 
 def _sections(
-    inputs: FeatureInputs, as_of: pd.Timestamp, params: FeatureParams, plan: _Plan
+    inputs: CanonicalTables, as_of: pd.Timestamp, params: FeatureParams, plan: _Plan
 ) -> tuple[ibis.Table, dict[str, ibis.Table]]:
     """The customer universe and one per-customer expression per built section part."""
     t = inputs.tables
@@ -270,7 +270,7 @@ def _sections(
 
 
 def feature_expression(
-    inputs: FeatureInputs, as_of: pd.Timestamp, params: FeatureParams | None = None
+    inputs: CanonicalTables, as_of: pd.Timestamp, params: FeatureParams | None = None
 ) -> ibis.Table:
     """The whole aggregation as one Ibis expression (universe left-joined with every
     section), e.g. to write it from the engine with ``to_parquet`` when the per-customer
@@ -282,7 +282,7 @@ def feature_expression(
 
 
 def _execute(
-    inputs: FeatureInputs, universe: ibis.Table, parts: dict[str, ibis.Table]
+    inputs: CanonicalTables, universe: ibis.Table, parts: dict[str, ibis.Table]
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Run the universe and each section as its own query and put them side by side.
 
@@ -312,7 +312,7 @@ def _execute(
 
 
 def build_features(
-    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | FeatureInputs,
+    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
     as_of: str | pd.Timestamp,
     *,
     params: FeatureParams | None = None,
@@ -322,9 +322,9 @@ def build_features(
 
     Parameters
     ----------
-    source : folder, LoadedData, mapping of frames or FeatureInputs
-        Canonical tables (see :func:`open_inputs`). A folder of canonical Parquet is
-        read by the engine directly; pass :class:`FeatureInputs` to build several
+    source : folder, LoadedData, mapping of frames or CanonicalTables
+        Canonical tables (see :func:`workbench.canonical.open_tables`). A folder of canonical Parquet is
+        read by the engine directly; pass :class:`CanonicalTables` to build several
         cut-off dates on the same opened source.
     as_of : str or Timestamp
         Cut-off (UTC midnight, :func:`workbench.stage.parse_as_of`); only rows strictly
@@ -350,7 +350,7 @@ def build_features(
     params = params or FeatureParams()
     as_of = parse_as_of(as_of)
     started = time.perf_counter()
-    inputs = open_inputs(source, con=con)
+    inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     plan = _plan(inputs, params)
     raw, timings = _execute(inputs, *_sections(inputs, as_of, params, plan))
     started_derive = time.perf_counter()

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 __all__ = [
+    "FEATURE_TABLES",
     "FeatureParams",
     "RFM_SEGMENTS",
     "NO_PURCHASE",
@@ -18,6 +19,9 @@ __all__ = [
     "ENGAGEMENT_TIERS",
     "LIFECYCLE_STAGES",
 ]
+
+#: The canonical tables the features read.
+FEATURE_TABLES = ("customers", "orders", "order_items", "products", "email_events", "web_events")
 
 NO_PURCHASE = "No Purchase"
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from workbench.features.params import (
     ENGAGEMENT_TIERS,
@@ -23,10 +19,8 @@ from workbench.features.params import (
 )
 
 __all__ = [
-    "FEATURES_FILE",
     "data_dictionary",
     "feature_summary",
-    "save_features",
     "rfm_segment_table",
     "lifecycle_rules",
     "distribution_figure",
@@ -36,7 +30,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FEATURES_FILE = "customer_features.parquet"
 
 _O, _C, _E, _W = "orders", "customers", "email_events", "web_events"
 _I, _P = "order_items", "products"
@@ -191,26 +184,6 @@ def feature_summary(
         "sections": sections,
         **extra,
     }
-
-
-def save_features(
-    features: pd.DataFrame, *folders: str | Path, name: str = FEATURES_FILE
-) -> list[Path]:
-    """Write the feature table as Parquet into each folder; ``as_of`` and the sections
-    go into the file's metadata (``workbench.features``)."""
-    meta = json.dumps({k: features.attrs.get(k) for k in ("as_of", "sections", "source")})
-    table = pa.Table.from_pandas(features, preserve_index=False)
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), b"workbench.features": meta.encode()}
-    )
-    paths = []
-    for folder in folders:
-        path = Path(folder) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="zstd")
-        paths.append(path)
-        log.info("wrote %s (%s rows)", path, f"{len(features):,}")
-    return paths
 
 
 def distribution_figure(

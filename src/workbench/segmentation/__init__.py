@@ -21,9 +21,9 @@ Names
     From each cluster's most distinctive features (standardised differences from the
     overall mean) and its revenue index, e.g. "High value · frequent · e-mail engaged".
 
-Main entry points: :func:`load_feature_table`, :func:`segment_customers` (or the steps
+Main entry points: :func:`segment_customers` (or the steps
 :func:`prepare_inputs`, :func:`fit_k_range`, :func:`choose_k`), :func:`bootstrap_stability`,
-:func:`hierarchical_comparison`, :func:`cluster_overview`, :func:`save_segments`,
+:func:`hierarchical_comparison`, :func:`cluster_overview`, :func:`segments_output`,
 :func:`log_segmenter`, :func:`segmentation_summary`; figures in
 :mod:`workbench.segmentation.figures`.
 """
@@ -52,21 +52,18 @@ from workbench.segmentation.model import (
 from workbench.segmentation.outputs import (
     MODEL_NAME,
     log_segmenter,
-    save_segments,
     segmentation_summary,
+    segments_output,
 )
 from workbench.segmentation.params import (
     DEFAULT_FEATURES,
     NO_HISTORY,
     NO_HISTORY_CLUSTER,
-    SEGMENTS_FILE,
     SegmentationParams,
 )
 from workbench.segmentation.prepare import (
-    FEATURES_FILE,
     TRANSFORMS,
     SegmentationInput,
-    load_feature_table,
     prepare_inputs,
     resolve_columns,
     transform_for,
@@ -92,11 +89,9 @@ from workbench.segmentation.validation import (
 
 __all__ = [
     "DEFAULT_FEATURES",
-    "FEATURES_FILE",
     "MODEL_NAME",
     "NO_HISTORY",
     "NO_HISTORY_CLUSTER",
-    "SEGMENTS_FILE",
     "TRANSFORMS",
     "ClusterDetail",
     "HierarchicalResult",
@@ -117,7 +112,6 @@ __all__ = [
     "feature_means",
     "fit_k_range",
     "hierarchical_comparison",
-    "load_feature_table",
     "log_segmenter",
     "make_pipeline",
     "persona_agreement",
@@ -127,7 +121,7 @@ __all__ = [
     "resolve_columns",
     "sample_rows",
     "sampled_silhouette",
-    "save_segments",
+    "segments_output",
     "scores_figure",
     "segment_customers",
     "segmentation_summary",

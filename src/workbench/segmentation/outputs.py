@@ -1,4 +1,4 @@
-"""What the stage leaves behind: ``segments.parquet``, the registered model, the summary."""
+"""What the stage leaves behind: the ``segments`` table, the registered model, the summary."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ import contextlib
 import io
 import logging
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from workbench.segmentation.core import SegmentationResult
-from workbench.segmentation.params import SEGMENTS_FILE
 from workbench.segmentation.validation import HierarchicalResult, StabilityResult
 
-__all__ = ["MODEL_NAME", "save_segments", "log_segmenter", "segmentation_summary"]
+__all__ = ["MODEL_NAME", "segments_output", "log_segmenter", "segmentation_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +33,12 @@ def _requirements() -> list[str]:
     return pins
 
 
-def save_segments(segments: pd.DataFrame, *folders: str | Path) -> list[Path]:
-    """Write ``segments.parquet`` (customer_id, cluster, cluster_name) into each folder."""
+def segments_output(segments: pd.DataFrame) -> pd.DataFrame:
+    """The catalog's ``segments`` table: ``customer_id, cluster, cluster_name`` only."""
     missing = [c for c in ("customer_id", "cluster", "cluster_name") if c not in segments]
     if missing:
         raise ValueError(f"segments: columns {missing} are missing")
-    paths = []
-    for folder in folders:
-        path = Path(folder) / SEGMENTS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        segments[["customer_id", "cluster", "cluster_name"]].to_parquet(path, index=False)
-        paths.append(path)
-        log.info("wrote %s (%s customers)", path, f"{len(segments):,}")
-    return paths
+    return segments[["customer_id", "cluster", "cluster_name"]].reset_index(drop=True)
 
 
 def log_segmenter(

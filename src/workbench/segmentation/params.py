@@ -9,7 +9,6 @@ __all__ = [
     "DEFAULT_FEATURES",
     "NO_HISTORY",
     "NO_HISTORY_CLUSTER",
-    "SEGMENTS_FILE",
     "SegmentationParams",
 ]
 
@@ -32,8 +31,6 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 #: before ``as_of``); they stay in ``segments.parquet`` so downstream joins lose no one.
 NO_HISTORY_CLUSTER = -1
 NO_HISTORY = "No purchase history"
-
-SEGMENTS_FILE = "segments.parquet"
 
 
 @dataclass(frozen=True)

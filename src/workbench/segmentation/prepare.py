@@ -8,23 +8,18 @@ are counted, logged and listed in :attr:`SegmentationInput.report`.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from workbench.segmentation.params import DEFAULT_FEATURES, SegmentationParams
 
 __all__ = [
-    "FEATURES_FILE",
     "TRANSFORMS",
     "SegmentationInput",
-    "load_feature_table",
     "resolve_columns",
     "transform_for",
     "prepare_inputs",
@@ -32,7 +27,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FEATURES_FILE = "customer_features.parquet"
 
 #: Transform of each input column before scaling:
 #: ``log1p`` — heavy-tailed money, counts and durations (values below 0 are set to 0);
@@ -100,60 +94,6 @@ class SegmentationInput:
     @property
     def columns(self) -> list[str]:
         return list(self.X.columns)
-
-
-def load_feature_table(folder: str | Path, as_of: pd.Timestamp | str | None = None) -> pd.DataFrame:
-    """Read ``customer_features.parquet`` (written by stage 02 ``features``) from ``folder``.
-
-    Parameters
-    ----------
-    folder : str or Path
-        The processed-data folder (``stage.settings.processed_dir``) or the file itself.
-    as_of : Timestamp or str, optional
-        When given, the file's recorded cut-off must match it.
-
-    Raises
-    ------
-    FileNotFoundError
-        The file is missing: names it and the stage to run first.
-    ValueError
-        The file was built as of another date, or has no ``customer_id`` column.
-    """
-    path = Path(folder)
-    path = path if path.suffix == ".parquet" else path / FEATURES_FILE
-    if not path.exists():
-        raise FileNotFoundError(
-            f"segmentation needs the feature table {path}, which does not exist: run stage 02 "
-            "'features' first (e.g. `workbench run --data <source> --as-of <date> "
-            "--stages features,segmentation`)"
-        )
-    table = pd.read_parquet(path)
-    if "customer_id" not in table.columns:
-        raise ValueError(f"{path}: column 'customer_id' is missing; expected a feature table")
-    built = _recorded_as_of(path)
-    table.attrs["as_of"] = built
-    table.attrs["path"] = str(path)
-    if as_of is not None and built is not None:
-        wanted = str(pd.Timestamp(as_of).date())
-        if built != wanted:
-            raise ValueError(
-                f"{path} was built as of {built}, but this stage runs as of {wanted}: run stage "
-                f"02 'features' with --as-of {wanted} first"
-            )
-    log.info("read %s: %s customers x %s columns", path, f"{len(table):,}", table.shape[1])
-    return table
-
-
-def _recorded_as_of(path: Path) -> str | None:
-    meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(b"workbench.features")
-    if not raw:
-        return None
-    try:
-        value = json.loads(raw).get("as_of")
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    return str(value) if value else None
 
 
 def _is_numeric(series: pd.Series) -> bool:

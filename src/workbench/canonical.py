@@ -1,11 +1,11 @@
-"""The tables the feature expressions read: Ibis tables on one engine connection.
+"""The one place that opens canonical tables for any stage: Ibis tables on one engine.
 
 A source is either a folder of canonical Parquet files (the audit's clean folder, or a
 raw folder whose files are already canonical), read by the engine itself so that the
 big tables never sit in pandas memory, or canonical pandas frames (what the loader
 returns for CSV sources and mapped columns), registered with the engine, or tables
 already on the engine (a URI such as ``s3a://lake/clean`` that Spark reads). Either way the
-feature code sees the same :class:`FeatureInputs`: one Ibis table per canonical table,
+stages see the same :class:`CanonicalTables`: one Ibis table per canonical table,
 restricted to the canonical columns, with the optional columns a source lacks added as
 typed nulls (``orders.status`` as ``completed``, the loader's default).
 
@@ -17,7 +17,7 @@ read Parquet and run window functions (``ibis.pyspark.connect(session)``, or
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,38 +28,31 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbench.engines import is_uri, read_parquet_tables
+from workbench.engines import connect, is_uri, local_folder, read_parquet_tables, table_path
 from workbench.loading import LoadedData, LoadError, file_digest, load_tables
-from workbench.schema import table_spec
+from workbench.schema import TABLES, table_spec
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
-    from workbench.stage import Stage
-
 __all__ = [
-    "FeatureInputs",
-    "open_inputs",
+    "CanonicalTables",
+    "open_tables",
     "canonical_parquet_problems",
-    "stage_source",
-    "input_manifest",
-    "FEATURE_TABLES",
-    "default_connection",
+    "manifest",
+    "ibis_type",
 ]
 
 log = logging.getLogger(__name__)
-
-#: The canonical tables the features read.
-FEATURE_TABLES = ("customers", "orders", "order_items", "products", "email_events", "web_events")
 
 _IBIS_TYPES = {"str": dt.String(), "float64": dt.Float64(), "boolean": dt.Boolean()}
 
 
 @dataclass
-class FeatureInputs:
+class CanonicalTables:
     """Canonical tables as Ibis expressions on one engine connection.
 
-    Build it with :func:`open_inputs`; pass it to :func:`build_features` several times
+    Build it with :func:`open_tables`; pass it to :func:`build_features` several times
     (for example at two cut-off dates) to reuse the connection, the registered frames
     and the few cached look-ups that do not depend on ``as_of``.
 
@@ -120,16 +113,17 @@ class FeatureInputs:
         return self._cache[key]
 
 
-def open_inputs(
-    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | FeatureInputs,
+def open_tables(
+    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
     *,
     con: BaseBackend | None = None,
-) -> FeatureInputs:
+    tables: Sequence[str] | None = None,
+) -> CanonicalTables:
     """Open a source of canonical tables on an Ibis engine.
 
     Parameters
     ----------
-    source : folder, URI, LoadedData, mapping of frames or tables, or FeatureInputs
+    source : folder, URI, LoadedData, mapping of frames or tables, or CanonicalTables
         A folder of canonical Parquet files (read by the engine; a folder that is not
         canonical Parquet — CSV files, a mapping file, other types — is read through
         :func:`workbench.loading.load_tables` instead), a URI the engine reads
@@ -140,10 +134,13 @@ def open_inputs(
     con : ibis backend, optional
         The engine; default a new in-memory DuckDB connection (for engine tables: the
         connection they live on).
+    tables : sequence of str, optional
+        The canonical tables wanted (default: every canonical table); the others are not
+        opened even when the source has them.
 
     Returns
     -------
-    FeatureInputs
+    CanonicalTables
 
     Raises
     ------
@@ -152,57 +149,63 @@ def open_inputs(
 
     Examples
     --------
-    >>> inputs = open_inputs("data/interim/clean")          # doctest: +SKIP
+    >>> inputs = open_tables("data/interim/clean")          # doctest: +SKIP
     >>> sorted(inputs.tables)                                # doctest: +SKIP
     ['customers', 'email_events', 'order_items', 'orders', 'products', 'web_events']
     """
-    if isinstance(source, FeatureInputs):
+    wanted = _wanted(tables)
+    if isinstance(source, CanonicalTables):
         if con is not None and con is not source.con:
             raise ValueError(
-                "open_inputs: the FeatureInputs given are bound to another connection; "
+                "open_tables: the CanonicalTables given are bound to another connection; "
                 "open the source again with the new `con`"
             )
         return source
     if isinstance(source, str) and is_uri(source):
         if con is None:
-            raise ValueError(f"open_inputs: {source} is a URI; pass the engine that reads it (con)")
-        return _open_tables(read_parquet_tables(source, con, FEATURE_TABLES), con, source)
+            raise ValueError(f"open_tables: {source} is a URI; pass the engine that reads it (con)")
+        found = read_parquet_tables(source, con, wanted)
+        return _open_tables(found, con, source, wanted)
     if (
         isinstance(source, Mapping)
         and source
         and all(isinstance(t, ibis.Table) for t in source.values())
     ):
-        return _open_tables(dict(source), con, "engine tables")
-    con = con if con is not None else default_connection()
+        return _open_tables(dict(source), con, "engine tables", wanted)
+    con = con if con is not None else connect("duckdb")
     if isinstance(source, str | Path):
         folder = Path(source).expanduser()
-        problems = canonical_parquet_problems(folder)
+        problems = canonical_parquet_problems(folder, wanted)
         if not problems:
-            return _open_parquet(folder, con)
+            return _open_parquet(folder, con, wanted)
         log.info("%s is not a folder of canonical Parquet (%s); reading it with the loader",
                  folder, "; ".join(problems))  # fmt: skip
-        source = load_tables(folder, tables=list(FEATURE_TABLES))
+        source = load_tables(folder, tables=list(wanted))
     if isinstance(source, LoadedData):
-        return _open_frames(dict(source.tables), con, source.source)
+        return _open_frames(dict(source.tables), con, source.source, wanted)
     if isinstance(source, Mapping):
-        return _open_frames(dict(source), con, "pandas frames")
+        return _open_frames(dict(source), con, "pandas frames", wanted)
     raise TypeError(
-        "open_inputs: expected a folder path, LoadedData, a mapping {table: DataFrame} or "
-        f"FeatureInputs, got {type(source).__name__}"
+        "open_tables: expected a folder path, LoadedData, a mapping {table: DataFrame} or "
+        f"CanonicalTables, got {type(source).__name__}"
     )
 
 
-def default_connection() -> BaseBackend:
-    """An in-memory DuckDB connection without the console progress bar."""
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET enable_progress_bar = false")
-    return con
+def _wanted(tables: Sequence[str] | None) -> tuple[str, ...]:
+    """The canonical tables asked for, in canonical order (unknown names fail)."""
+    if tables is None:
+        return tuple(TABLES)
+    for name in tables:
+        table_spec(name)
+    return tuple(t for t in TABLES if t in set(tables))
 
 
 # --------------------------------------------------------------------------- parquet folders
 
 
-def canonical_parquet_problems(folder: str | Path) -> list[str]:
+def canonical_parquet_problems(
+    folder: str | Path, tables: Sequence[str] | None = None
+) -> list[str]:
     """Why ``folder`` cannot be read directly as canonical Parquet (empty list: it can).
 
     Checks only file names and Parquet schemas (no data is read): an ``orders.parquet``
@@ -218,7 +221,7 @@ def canonical_parquet_problems(folder: str | Path) -> list[str]:
         problems.append("it has a mapping file")
     if not (folder / "orders.parquet").exists():
         problems.append("there is no orders.parquet")
-    for table in FEATURE_TABLES:
+    for table in _wanted(tables):
         others = [p.name for p in folder.glob(f"{table}.*") if p.suffix != ".parquet"]
         if others and not (folder / f"{table}.parquet").exists():
             problems.append(f"{table} is not Parquet ({', '.join(sorted(others))})")
@@ -265,16 +268,16 @@ def _arrow_matches(arrow: pa.DataType, expected: str) -> bool:
     return pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_null(arrow)
 
 
-def _open_parquet(folder: Path, con: BaseBackend) -> FeatureInputs:
+def _open_parquet(folder: Path, con: BaseBackend, wanted: tuple[str, ...]) -> CanonicalTables:
     tables: dict[str, ibis.Table] = {}
     provided: dict[str, frozenset[str]] = {}
-    for table in FEATURE_TABLES:
+    for table in wanted:
         path = folder / f"{table}.parquet"
         if path.exists():
             raw = con.read_parquet(str(path))
             tables[table], provided[table] = _canonical(raw, table)
-    inputs = FeatureInputs(con, tables, provided, str(folder.resolve()), "parquet")
-    _finish(inputs)
+    inputs = CanonicalTables(con, tables, provided, str(folder.resolve()), "parquet")
+    _finish(inputs, wanted)
     log.info("feature inputs: %s read by %s (%s)", folder, con.name, ", ".join(sorted(tables)))
     return inputs
 
@@ -282,7 +285,9 @@ def _open_parquet(folder: Path, con: BaseBackend) -> FeatureInputs:
 # --------------------------------------------------------------------------- pandas frames
 
 
-def _open_frames(frames: dict[str, pd.DataFrame], con: BaseBackend, source: str) -> FeatureInputs:
+def _open_frames(
+    frames: dict[str, pd.DataFrame], con: BaseBackend, source: str, wanted: tuple[str, ...]
+) -> CanonicalTables:
     if "orders" not in frames:
         raise LoadError(
             f"{source}: the features need an orders table (order_id, customer_id, ordered_at, "
@@ -290,7 +295,7 @@ def _open_frames(frames: dict[str, pd.DataFrame], con: BaseBackend, source: str)
         )
     tables: dict[str, ibis.Table] = {}
     provided: dict[str, frozenset[str]] = {}
-    for table in FEATURE_TABLES:
+    for table in wanted:
         frame = frames.get(table)
         if frame is None:
             continue
@@ -298,8 +303,8 @@ def _open_frames(frames: dict[str, pd.DataFrame], con: BaseBackend, source: str)
         keep = [c for c in table_spec(table).columns if c in frame.columns]
         raw = ibis.memtable(frame[keep])
         tables[table], provided[table] = _canonical(raw, table)
-    inputs = FeatureInputs(con, tables, provided, source, "frames")
-    _finish(inputs)
+    inputs = CanonicalTables(con, tables, provided, source, "frames")
+    _finish(inputs, wanted)
     log.info("feature inputs: pandas frames registered with %s (%s)", con.name,
              ", ".join(sorted(tables)))  # fmt: skip
     return inputs
@@ -337,8 +342,8 @@ def _check_frame(frame: pd.DataFrame, table: str, source: str) -> None:
 
 
 def _open_tables(
-    given: dict[str, ibis.Table], con: BaseBackend | None, source: str
-) -> FeatureInputs:
+    given: dict[str, ibis.Table], con: BaseBackend | None, source: str, wanted: tuple[str, ...]
+) -> CanonicalTables:
     """Canonical tables that already live on an engine (read there, never in pandas)."""
     if "orders" not in given:
         raise LoadError(
@@ -348,12 +353,12 @@ def _open_tables(
     con = con if con is not None else given["orders"]._find_backend()
     tables: dict[str, ibis.Table] = {}
     provided: dict[str, frozenset[str]] = {}
-    for table in FEATURE_TABLES:
+    for table in wanted:
         if table in given:
             _check_table(given[table], table, source)
             tables[table], provided[table] = _canonical(given[table], table)
-    inputs = FeatureInputs(con, tables, provided, source, "engine")
-    _finish(inputs)
+    inputs = CanonicalTables(con, tables, provided, source, "engine")
+    _finish(inputs, wanted)
     log.info("feature inputs: %s on %s (%s)", source, con.name, ", ".join(sorted(tables)))
     return inputs
 
@@ -395,23 +400,24 @@ def _canonical(raw: ibis.Table, table: str) -> tuple[ibis.Table, frozenset[str]]
         elif table == "orders" and col == "status":
             exprs[col] = ibis.literal(spec.defaults["status"], type=dt.String())
         else:
-            exprs[col] = ibis.null(_ibis_type(dtype))
+            exprs[col] = ibis.null(ibis_type(dtype))
     return raw.select(**exprs), frozenset(provided)
 
 
-def _ibis_type(dtype: object) -> dt.DataType:
+def ibis_type(dtype: object) -> dt.DataType:
+    """The Ibis type of a canonical column's pandas dtype (timestamps are UTC)."""
     if isinstance(dtype, pd.DatetimeTZDtype):
         return dt.Timestamp(timezone="UTC")
     return _IBIS_TYPES.get(str(dtype), dt.String())
 
 
-def _finish(inputs: FeatureInputs) -> None:
-    """Default the orders status and derive customers from orders when absent."""
+def _finish(inputs: CanonicalTables, wanted: tuple[str, ...]) -> None:
+    """Default the orders status and derive customers from orders when absent (and wanted)."""
     if "orders" not in inputs.tables:
         raise LoadError(f"{inputs.source}: the features need an orders table; none found")
     if "status" not in inputs.provided["orders"]:
         inputs.notes.append("orders.status is absent: every order counts as completed")
-    if "customers" not in inputs.tables:
+    if "customers" not in inputs.tables and "customers" in wanted:
         orders = inputs.tables["orders"]
         ids = orders.filter(orders.customer_id.notnull()).select("customer_id").distinct()
         inputs.tables["customers"], inputs.provided["customers"] = _canonical(ids, "customers")
@@ -419,46 +425,47 @@ def _finish(inputs: FeatureInputs) -> None:
             "customers is absent: derived from orders (customer_id only, no profile columns)"
         )
     for note in inputs.notes:
-        log.info("feature inputs: %s", note)
+        log.info("canonical tables: %s", note)
 
 
-# --------------------------------------------------------------------------- stage helpers
+# --------------------------------------------------------------------------- manifest
 
 
-def stage_source(stage: Stage) -> tuple[Path | LoadedData, str]:
-    """What a stage's feature build should read, and a label for the report.
+def manifest(
+    source: str | Path | LoadedData, tables: Sequence[str] | None = None, *, digest: bool = True
+) -> pd.DataFrame:
+    """One row per table read: ``table, file, format, rows, digest``.
 
-    The audit's clean tables when they were made from this source (``"clean"``), else
-    the raw folder when it already holds canonical Parquet (``"raw"``, read by the
-    engine), else the tables loaded by :meth:`Stage.load` (``"raw (loaded)"``: CSV
-    files, a mapping file or a DuckDB database, coerced by the loader).
+    A folder of Parquet files: rows from the file footers (no data is read) and SHA-256
+    digests. The loader's tables: what the loader recorded. A URI: the tables'
+    locations, rows from the footers when it is a local ``file://`` folder (else blank),
+    no digest.
     """
-    if stage.clean_available:
-        folder = stage.settings.clean_dir
-        if not canonical_parquet_problems(folder):
-            return folder, "clean"
-        return stage.load(list(FEATURE_TABLES)), "clean (loaded)"
-    if stage.data_dir.is_dir() and not canonical_parquet_problems(stage.data_dir):
-        return stage.data_dir, "raw"
-    return stage.load(list(FEATURE_TABLES), prefer_clean=False), "raw (loaded)"
-
-
-def input_manifest(source: Path | LoadedData, *, digest: bool = True) -> pd.DataFrame:
-    """One row per feature table read: file, format, rows and SHA-256 digest.
-
-    For a Parquet folder the row counts come from the file footers (no data is read).
-    """
+    wanted = _wanted(tables)
+    columns = ["table", "file", "format", "rows", "digest"]
     rows = []
     if isinstance(source, LoadedData):
         for name, info in source.sources.items():
-            if name in FEATURE_TABLES:
+            if name in wanted:
                 rows.append({"table": name, "file": Path(info.path).name, "format": info.format,
                              "rows": info.rows, "digest": info.digest})  # fmt: skip
-        return pd.DataFrame(rows, columns=["table", "file", "format", "rows", "digest"])
-    for name in FEATURE_TABLES:
+        return pd.DataFrame(rows, columns=columns)
+    if isinstance(source, str) and is_uri(source):
+        import pyarrow.dataset as ds
+
+        folder = local_folder(source)
+        for name in wanted:
+            path = table_path(source, name)
+            if folder is not None and not Path(path).exists():
+                continue
+            count = ds.dataset(path, format="parquet").count_rows() if folder is not None else None
+            rows.append({"table": name, "file": path, "format": "parquet (engine)",
+                         "rows": count, "digest": None})  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+    for name in wanted:
         path = Path(source) / f"{name}.parquet"
         if path.exists():
             rows.append({"table": name, "file": path.name, "format": "parquet",
                          "rows": pq.ParquetFile(path).metadata.num_rows,
                          "digest": file_digest(path) if digest else None})  # fmt: skip
-    return pd.DataFrame(rows, columns=["table", "file", "format", "rows", "digest"])
+    return pd.DataFrame(rows, columns=columns)

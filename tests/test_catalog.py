@@ -1,0 +1,152 @@
+"""The catalog: names and places of stage outputs, stamps, and the checks on reading."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+
+from workbench import catalog
+from workbench.schema import parse_as_of
+from workbench.settings import get_settings
+from workbench.stage import Stage, build_params
+
+AS_OF = parse_as_of("2026-06-30")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return get_settings(root=tmp_path, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def source(tmp_path):
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    pd.DataFrame({"order_id": ["1"], "amount": [2.5]}).to_csv(folder / "orders.csv", index=False)
+    return folder
+
+
+def test_every_entry_has_a_place_in_the_data_tree_and_unknown_names_are_listed(settings):
+    assert catalog.location(settings, "customer_features") == (
+        settings.processed_dir / "customer_features.parquet"
+    )
+    assert catalog.location(settings, "clean") == settings.clean_dir
+    assert catalog.location(settings, "quarantine") == settings.quarantine_dir
+    with pytest.raises(KeyError, match=r"no entry 'features'; entries are: clean, quarantine"):
+        catalog.entry("features")
+
+
+def test_fingerprint_changes_with_any_file_and_ignores_hidden_and_sub_folders(source):
+    first = catalog.fingerprint(source)
+    assert first == catalog.fingerprint(source) and first.source == str(source.resolve())
+    (source / ".lock").write_text("x")
+    (source / "_truth").mkdir()
+    (source / "_truth" / "personas.csv").write_text("x")
+    assert catalog.fingerprint(source) == first, "hidden files and sub-folders are not the data"
+    (source / "customers.csv").write_text("customer_id\nC1\n")
+    added = catalog.fingerprint(source)
+    assert added.digest != first.digest
+    path = source / "orders.csv"
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert catalog.fingerprint(source).digest != added.digest, "a touched file is a change"
+    assert catalog.fingerprint("s3a://lake/raw") == catalog.SourceFingerprint("s3a://lake/raw", "")
+
+
+def test_a_table_carries_its_stamp_and_is_refused_for_another_source_or_date(settings, source):
+    stamp = catalog.Stamp("features", AS_OF, catalog.fingerprint(source), run_id="run-1")
+    frame = pd.DataFrame({"customer_id": ["C1", "C2"], "recency_days": [3.0, 40.0]})
+    paths = catalog.write_table(
+        settings, "customer_features", frame, stamp.with_extra(sections=["rfm"]), copies=[source]
+    )
+    assert [p.name for p in paths] == ["customer_features.parquet"] * 2
+    read, found = catalog.read_table(
+        settings, "customer_features", expect=catalog.Expect(stamp.source, AS_OF)
+    )
+    pd.testing.assert_frame_equal(read, frame)
+    assert (found.stage, found.run_id, found.as_of, found.extra["sections"]) == (
+        "features", "run-1", AS_OF, ["rfm"]
+    )  # fmt: skip
+    assert catalog.stamp_of_file(paths[1]).source == stamp.source, "the copy says where it is from"
+
+    other = catalog.Expect(catalog.SourceFingerprint("/data/other", "abc"), AS_OF)
+    with pytest.raises(
+        catalog.StaleOutputError, match=r"made from .*shop, this run reads /data/other"
+    ):
+        catalog.read_table(settings, "customer_features", expect=other)
+    later = catalog.Expect(stamp.source, parse_as_of("2026-07-31"))
+    with pytest.raises(
+        catalog.StaleOutputError,
+        match=r"as of 2026-06-30, this run is as of 2026-07-31.*--stages features",
+    ):
+        catalog.read_table(settings, "customer_features", expect=later)
+    (source / "orders.csv").write_text("order_id,amount\n1,3.0\n")
+    changed = catalog.Expect(catalog.fingerprint(source), AS_OF)
+    with pytest.raises(catalog.StaleOutputError, match=r"shop has changed since it was made"):
+        catalog.read_table(settings, "customer_features", expect=changed)
+
+
+def test_missing_or_unstamped_outputs_name_the_stage_to_run(settings, source):
+    with pytest.raises(
+        catalog.MissingOutputError,
+        match=r"segments.parquet does not exist: run stage 'segmentation'",
+    ):
+        catalog.read_table(settings, "segments")
+    path = catalog.location(settings, "segments")
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"customer_id": ["C1"]}).to_parquet(path)
+    with pytest.raises(catalog.MissingOutputError, match=r"carries no workbench stamp"):
+        catalog.read_table(settings, "segments")
+    assert catalog.read_stamp(settings, "segments") is None
+
+
+def test_a_folder_is_stamped_last_and_unstamped_while_rewritten(settings, source):
+    folder = catalog.location(settings, "clean")
+    stamp = catalog.Stamp("audit", AS_OF, catalog.fingerprint(source))
+    catalog.write_folder_stamp(folder, stamp)
+    assert catalog.read_stamp(settings, "clean") == stamp
+    catalog.remove_folder_stamp(folder)
+    assert catalog.read_stamp(settings, "clean") is None
+    (folder / catalog.FOLDER_STAMP).write_text("{not json")
+    assert catalog.read_folder_stamp(folder) is None
+
+
+def test_stamps_survive_json_and_bad_ones_are_named():
+    stamp = catalog.Stamp("churn", AS_OF, catalog.SourceFingerprint("/d", "ff"), extra={"v": "3"})
+    assert catalog.Stamp.from_json(stamp.to_json()) == stamp
+    with pytest.raises(ValueError, match=r"x.parquet: not a workbench stamp"):
+        catalog.Stamp.from_json('{"stage": "churn"}', where="x.parquet")
+
+
+@dataclass(frozen=True)
+class _Params:
+    k: int = 3
+    name: str = "a"
+
+
+def test_build_params_takes_the_fields_from_the_notebook_namespace():
+    assert build_params(_Params, {"k": 5, "as_of": "2026-06-30", "other": 1}) == _Params(5, "a")
+    with pytest.raises(TypeError, match="is not a dataclass"):
+        build_params(dict, {})
+
+
+def test_stage_start_parses_once_stamps_writes_and_refuses_foreign_outputs(tmp_path, source):
+    namespace = {"as_of": "2026-06-30", "data_dir": str(source), "data_root": str(tmp_path / "d"),
+                 "output_dir": str(tmp_path / "out"), "k": 7}  # fmt: skip
+    stage = Stage.start("features", namespace, _Params, track=False)
+    assert stage.as_of == AS_OF and stage.params == _Params(k=7)
+    assert stage.source == catalog.fingerprint(source)
+    stage.write("customer_features", pd.DataFrame({"customer_id": ["C1"]}), note="x")
+    frame, stamp = stage.read("customer_features")
+    assert len(frame) == 1 and stamp.extra == {"note": "x"}
+    assert (tmp_path / "out" / "customer_features.parquet").exists(), "a copy beside the report"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    other = Stage.start("segmentation", {**namespace, "data_dir": str(elsewhere)}, track=False)
+    with pytest.raises(catalog.StaleOutputError, match="made from"):
+        other.read("customer_features")
+    with pytest.raises(TypeError, match="as_of is required"):
+        Stage.start("x", {}, track=False)
