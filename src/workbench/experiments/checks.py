@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from workbench.experiments.inputs import ExperimentData, ExperimentInputError
+from workbench.experiments.data import ExperimentData, ExperimentInputError
 
 __all__ = ["srm_check", "proportion_tests", "welch_tests", "cuped", "CupedResult"]
 

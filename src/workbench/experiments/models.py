@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from workbench.experiments.inputs import ExperimentData, ExperimentInputError
+from workbench.experiments.data import ExperimentData, ExperimentInputError
 
 __all__ = [
     "Priors",
@@ -45,13 +45,15 @@ __all__ = [
     "sampling_diagnostics",
     "MAX_R_HAT",
     "MIN_ESS_PER_CHAIN",
+    "VALUE_LIKELIHOODS",
 ]
 
 log = logging.getLogger(__name__)
 
 MAX_R_HAT = 1.01  # Vehtari et al. (2021): rank-normalised split r-hat below 1.01
 MIN_ESS_PER_CHAIN = 100  # bulk and tail ESS of at least 100 per chain
-_VALUE_LIKELIHOODS = ("gamma", "lognormal")
+#: Distributions of a converter's revenue the revenue model offers.
+VALUE_LIKELIHOODS = ("gamma", "lognormal")
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,9 @@ class Priors:
     effect_spread: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.value_likelihood not in _VALUE_LIKELIHOODS:
+        if self.value_likelihood not in VALUE_LIKELIHOODS:
             raise ValueError(
-                f"value_likelihood: expected one of {', '.join(_VALUE_LIKELIHOODS)}, "
+                f"value_likelihood: expected one of {', '.join(VALUE_LIKELIHOODS)}, "
                 f"got {self.value_likelihood!r}"
             )
         for name, value in asdict(self).items():
