@@ -158,6 +158,8 @@ def test_summary_csv_is_read_tolerantly(tmp_path):
         "control matched case-insensitively"
     )
     assert data.source == "summary" and not data.has_users and data.has_revenue
+    with pytest.raises(ExperimentInputError, match=r"'export': no per-user outcomes \(source"):
+        data.user_table  # noqa: B018 (the property raises)
 
 
 @pytest.mark.parametrize(

@@ -248,7 +248,7 @@ class Customer360:
     def _churn(
         self, cid: str, row: pd.DataFrame, score: pd.Series | None, notes: list[str], *, top: int
     ) -> tuple[dict[str, Any] | None, go.Figure | None]:
-        churn = None
+        churn: dict[str, Any] | None = None
         if score is not None:
             churn = {
                 "probability": float(score["churn_probability"]),

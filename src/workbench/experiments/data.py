@@ -87,14 +87,30 @@ class ExperimentData:
         """Per-user spend before assignment exists and varies (CUPED can use it)."""
         return (
             self.has_users
-            and "pre_spend" in self.users.columns
-            and float(self.users["pre_spend"].var()) > 0
+            and "pre_spend" in self.user_table.columns
+            and float(self.user_table["pre_spend"].var()) > 0
         )
 
     @property
     def has_segments(self) -> bool:
         """Segment labels were attached to the users."""
-        return self.has_users and "segment" in self.users.columns
+        return self.has_users and "segment" in self.user_table.columns
+
+    @property
+    def user_table(self) -> pd.DataFrame:
+        """:attr:`users`, for code that needs them.
+
+        Raises
+        ------
+        ExperimentInputError
+            The experiment is an aggregated export: it has no per-user outcomes.
+        """
+        if self.users is None:
+            raise ExperimentInputError(
+                f"experiment {self.experiment_id!r}: no per-user outcomes (source "
+                f"{self.source!r}); this step needs experiment_assignments and orders"
+            )
+        return self.users
 
 
 # --------------------------------------------------------------------------- shared checks

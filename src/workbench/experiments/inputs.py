@@ -53,7 +53,7 @@ def load_experiment(
             Path(summary_path).expanduser(), control=control, experiment_id=experiment_id
         )
     if tables is None or "experiment_assignments" not in tables or "orders" not in tables:
-        present = ", ".join(sorted(tables.tables if hasattr(tables, "tables") else tables or []))
+        present = ", ".join(sorted(getattr(tables, "tables", tables) or []))
         raise ExperimentInputError(
             "nothing to analyse: the source has no experiment_assignments table (tables found: "
             f"{present or 'none'}) and no summary_path was given; add experiment_assignments "

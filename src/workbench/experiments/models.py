@@ -326,7 +326,7 @@ def fit_variants(
             observed=counts["conversions"].to_numpy(),
             dims="variant",
         )
-        if values is not None:
+        if values is not None and index is not None:
             value = _order_value_block(pm, priors, values, index)
             pm.Deterministic("revenue_per_user", rate * value, dims="variant")
         log.info(
@@ -354,7 +354,7 @@ def _order_values(data: ExperimentData) -> tuple[np.ndarray | None, np.ndarray |
     """Revenue of each converter and their variant index (``None`` when unusable)."""
     if not data.has_users:
         return None, None, ["revenue model skipped: needs per-user revenue (aggregated input)"]
-    users = data.users
+    users = data.user_table
     converters = users[users["converted"]]
     positive = converters["revenue"] > 0
     notes = []
@@ -496,7 +496,7 @@ def fit_segments(
 
 
 def _segment_cells(data: ExperimentData) -> pd.DataFrame:
-    users = data.users
+    users = data.user_table
     grouped = users.groupby(["segment", "variant"], observed=False)
     cells = pd.DataFrame(
         {"users": grouped.size(), "conversions": grouped["converted"].sum()}
@@ -575,7 +575,7 @@ def sampling_diagnostics(
 
 
 def _extreme(dataset, reducer) -> float:
-    values = [np.asarray(dataset[name]).ravel() for name in dataset.data_vars]
-    values = np.concatenate(values) if values else np.array([np.nan])
+    parts = [np.asarray(dataset[name]).ravel() for name in dataset.data_vars]
+    values = np.concatenate(parts) if parts else np.array([np.nan])
     values = values[np.isfinite(values)]
     return float(reducer(values)) if len(values) else float("nan")

@@ -129,7 +129,7 @@ def attach_segments(
         )
     if max_segments < 2:
         raise ExperimentInputError(f"max_segments: expected 2 or more, got {max_segments}")
-    users = data.users.copy()
+    users = data.user_table.copy()
     mapped = users["customer_id"].astype("str").map(labels)
     known = mapped.notna()
     if not known.any():
@@ -175,9 +175,9 @@ def with_segments(
         log.info(note)
         return data, note
     segmented = attach_segments(data, labels, max_segments=max_segments)
-    if segmented.users["segment"].nunique() < 2:
+    if segmented.user_table["segment"].nunique() < 2:
         return data, f"per-segment effects skipped: every user is in one {segment_column!r} segment"
-    built, first = labels.attrs.get("as_of"), data.users["assigned_at"].min()
+    built, first = labels.attrs.get("as_of"), data.user_table["assigned_at"].min()
     if built is not None and built > first:
         note += (
             f" — built as of {built.date()}, after the first assignment ({first.date()}): the "
