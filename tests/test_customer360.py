@@ -16,9 +16,10 @@ import pytest
 
 from workbench import churn, customer360, widgets
 from workbench.customer360 import Customer360, CustomerNotFound
+from workbench.schema import parse_as_of
 
 AS_OF = "2026-06-30"
-CUTOFF = pd.Timestamp(AS_OF, tz="UTC")
+CUTOFF = parse_as_of(AS_OF)  # parsed once, as a stage does
 FAST = churn.ChurnParams(cv_folds=0, n_estimators=80, early_stopping_rounds=15)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -217,16 +218,15 @@ def project(small_demo_dir, tmp_path_factory):
     from workbench import catalog, segmentation
     from workbench.canonical import open_tables
     from workbench.features import FEATURE_TABLES, build_features
-    from workbench.schema import parse_as_of
     from workbench.settings import get_settings
 
     base = tmp_path_factory.mktemp("c360")
     settings = get_settings(root=base, data_dir=base / "data")
-    stamp = catalog.Stamp("features", parse_as_of(AS_OF), catalog.fingerprint(small_demo_dir))
+    stamp = catalog.Stamp("features", CUTOFF, catalog.fingerprint(small_demo_dir))
     uri = f"sqlite:///{base / 'mlruns' / 'mlflow.db'}"
     (base / "mlruns").mkdir()
     inputs = open_tables(small_demo_dir, tables=FEATURE_TABLES)
-    table = build_features(inputs, AS_OF)
+    table = build_features(inputs, CUTOFF)
     catalog.write_table(
         settings, "customer_features", table, stamp.with_extra(read_from=inputs.source)
     )
@@ -239,11 +239,11 @@ def project(small_demo_dir, tmp_path_factory):
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment("c360-test")
-    data = churn.prepare_data(small_demo_dir, AS_OF, FAST)
+    data = churn.prepare_data(small_demo_dir, CUTOFF, FAST)
     models = churn.train_models(data.training, FAST)
     with mlflow.start_run():
         decision = churn.register_and_gate(
-            models, data, registered_model="churn-classifier", min_auc_gain=0.0, as_of=AS_OF
+            models, data, registered_model="churn-classifier", min_auc_gain=0.0, as_of=CUTOFF
         )
     model, version, _ = churn.scoring_model(
         "churn-classifier", decision, list(data.scoring.columns)

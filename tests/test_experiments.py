@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,9 +17,11 @@ from workbench.experiments import ExperimentInputError
 from workbench.loading import load_tables
 from workbench.schema import parse_as_of
 from workbench.settings import get_settings
+from workbench.stage import CONTEXT, build_params
 
 AS_OF = parse_as_of("2026-06-30")
 FAST = ex.Sampling(draws=1000, tune=500, chains=2, cores=1, random_seed=11)
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_ab_test.ipynb"
 
 
 def _ts(text: str) -> pd.Timestamp:
@@ -154,6 +158,8 @@ def test_summary_csv_is_read_tolerantly(tmp_path):
         "control matched case-insensitively"
     )
     assert data.source == "summary" and not data.has_users and data.has_revenue
+    with pytest.raises(ExperimentInputError, match=r"'export': no per-user outcomes \(source"):
+        data.user_table  # noqa: B018 (the property raises)
 
 
 @pytest.mark.parametrize(
@@ -197,6 +203,81 @@ def test_summary_csv_bad_inputs(tmp_path, text, match):
 def test_missing_summary_file_is_named(tmp_path):
     with pytest.raises(ExperimentInputError, match=r"nothere.csv' does not exist \(looked for /"):
         ex.load_experiment(None, as_of=AS_OF, summary_path=str(tmp_path / "nothere.csv"))
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _parameters_cell(path: Path) -> dict[str, object]:
+    cells = json.loads(path.read_text())["cells"]
+    cell = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+    tree = ast.parse("".join(cell["source"]))
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body}
+
+
+def test_ab_test_params_are_the_notebook_parameters_and_build_priors_and_sampling():
+    cell = _parameters_cell(NOTEBOOK)
+    assert {k: v for k, v in cell.items() if k not in CONTEXT} == ex.AbTestParams().as_dict(), (
+        "every parameter of notebook 05 but the run context, with the same default"
+    )
+    assert build_params(ex.AbTestParams, cell) == ex.AbTestParams()
+    params = ex.AbTestParams(
+        conversion_prior_alpha=2.0,
+        conversion_prior_beta=18.0,
+        value_likelihood="lognormal",
+        value_prior_sd=0.5,
+        effect_prior_sd=0.3,
+        effect_spread_prior=0.1,
+        draws=200,
+        tune=0,
+        chains=3,
+        cores=2,
+        random_seed=11,
+        intended_split={"control": 1, "b": 3},
+        summary_path=Path("/data/export.csv"),
+    )
+    assert params.priors == ex.Priors(
+        conversion_alpha=2.0,
+        conversion_beta=18.0,
+        value_likelihood="lognormal",
+        value_mean_sd=0.5,
+        effect_sd=0.3,
+        effect_spread=0.1,
+    )
+    assert params.sampling == ex.Sampling(draws=200, tune=0, chains=3, cores=2, random_seed=11)
+    assert params.summary_path == "/data/export.csv", "a path becomes its text"
+    logged = params.as_dict()
+    assert logged["intended_split"] == {"control": 1, "b": 3} and logged["draws"] == 200
+    assert json.loads(json.dumps(logged)) == logged, "MLflow parameters are plain JSON"
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"window_days": 0}, r"window_days must be a positive int, got 0"),
+        ({"window_days": 7.5}, r"window_days must be a positive int, got 7.5"),
+        ({"pre_period_days": -1}, r"pre_period_days must be an int >= 0, got -1"),
+        ({"max_segments": 1}, r"max_segments must be an int >= 2, got 1"),
+        ({"chains": 0}, r"chains must be a positive int, got 0"),
+        ({"random_seed": -3}, r"random_seed must be an int >= 0, got -3"),
+        ({"control": " "}, r"control must name a variant, got ' '"),
+        ({"segment_column": None}, r"segment_column must be a string, got None"),
+        ({"intended_split": {"control": 0.5, "b": 0}}, r"intended_split must map each variant"),
+        ({"intended_split": [0.5, 0.5]}, r"intended_split must map .*got \[0.5, 0.5\]"),
+        ({"srm_alpha": 0.0}, r"srm_alpha must be a probability between 0 and 1"),
+        ({"hdi_prob": 1.0}, r"hdi_prob must be a probability between 0 and 1 .*got 1.0"),
+        ({"prob_threshold": 0.5}, r"prob_threshold must be between 0.5 and 1 .*got 0.5"),
+        ({"max_expected_loss": -0.1}, r"max_expected_loss must be a number >= 0, got -0.1"),
+        ({"rope": float("nan")}, r"rope must be a number >= 0, got nan"),
+        ({"conversion_prior_beta": 0}, r"conversion_prior_beta must be a positive number"),
+        ({"decision_metric": "revenue"}, r"decision_metric must be one of conversion, revenue_per"),
+        ({"value_likelihood": "normal"}, r"value_likelihood must be one of gamma, lognormal"),
+        ({"non_inferiority": "yes"}, r"non_inferiority must be True or False, got 'yes'"),
+    ],
+)
+def test_ab_test_params_refuse_bad_values(change, match):
+    with pytest.raises(ValueError, match=rf"^AbTestParams: {match}"):
+        ex.AbTestParams(**change)
 
 
 # --------------------------------------------------------------------------- segments

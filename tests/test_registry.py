@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,10 +15,12 @@ from click.testing import CliRunner
 
 from workbench import churn, registry
 from workbench.cli import cli
+from workbench.stage import CONTEXT, build_params
 
 FAST = churn.ChurnParams(cv_folds=0, n_estimators=40, early_stopping_rounds=10)
 MODEL = "churn-test"
 SEGMENTER = "customer-segmenter"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_registry_review.ipynb"
 DIGESTS = {"orders": "sha256:" + "a" * 64, "customers": "sha256:" + "b" * 64}
 
 
@@ -338,6 +342,54 @@ def test_mask_emails():
     )
     assert registry.mask_emails(None) is None
     assert registry.mask_emails("no address here") == "no address here"
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def test_review_params_are_the_notebook_parameters():
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    cell = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+    values = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse("".join(cell["source"])).body
+    }
+    defaults = registry.RegistryReviewParams()
+    assert {k: v for k, v in values.items() if k not in CONTEXT} == defaults.as_dict()
+    assert build_params(registry.RegistryReviewParams, values) == defaults
+    assert defaults.promoter is None, "no promote_user: WORKBENCH_USER or the login name"
+    promote = registry.RegistryReviewParams(
+        promote_model=" churn-classifier ",
+        promote_version=3,
+        promote_alias="challenger",
+        promote_reason="wins on the June holdout",
+        promote_user="reviewer",
+    )
+    assert (promote.promote_model, promote.promote_version) == ("churn-classifier", "3")
+    assert promote.promoter == "reviewer"
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"top_features": 0}, r"top_features must be a positive int, got 0"),
+        ({"churn_model": ""}, r"churn_model must name a registered model"),
+        (
+            {"promote_alias": "best"},
+            r"promote_alias must be one of champion, challenger, got 'best'",
+        ),
+        ({"promote_version": "3"}, r"promote_model must name the model whose version '3'"),
+        ({"promote_model": "churn-classifier"}, r"promote_version must be the version of"),
+        (
+            {"promote_model": "churn-classifier", "promote_version": "3"},
+            r"promote_reason must say why \(it is recorded\), got ''",
+        ),
+        ({"promote_user": 7}, r"promote_user must be a string, got 7"),
+    ],
+)
+def test_review_params_refuse_bad_values(change, match):
+    with pytest.raises(ValueError, match=rf"^RegistryReviewParams: {match}"):
+        registry.RegistryReviewParams(**change)
 
 
 # --------------------------------------------------------------------------- notebook

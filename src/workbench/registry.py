@@ -54,16 +54,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from workbench.churn import registry as churn_registry
-from workbench.churn.params import CHALLENGER, CHAMPION
+from workbench.churn.params import CHALLENGER, CHAMPION, REGISTERED_MODEL
+from workbench.registry_figures import history_figure, importance_figure, metrics_figure
+from workbench.segmentation import MODEL_NAME as SEGMENT_MODEL
+from workbench.settings import get_settings
 
 __all__ = [
     "ALIASES",
     "IMPORTANCE_ARTIFACT",
     "RegistryError",
+    "RegistryReviewParams",
     "VersionInfo",
     "PromotionRecord",
     "registry_client",
@@ -113,15 +115,7 @@ _RUN_METRICS = (
 )
 # the headline metric of a version: the first one it has
 _PRIMARY = ("holdout_roc_auc", "roc_auc", "silhouette")
-_ROLE_COLOURS = {
-    CHAMPION: "#4c78a8",
-    CHALLENGER: "#f58518",
-    "previous champion": "#9d9d9d",
-    "latest": "#4c78a8",
-    "previous": "#9d9d9d",
-}
 _EMAIL = re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_MARGIN = {"t": 60, "l": 10, "r": 10, "b": 10}
 
 
 class RegistryError(ValueError):
@@ -236,6 +230,108 @@ class PromotionRecord:
         )
 
 
+@dataclass(frozen=True)
+class RegistryReviewParams:
+    """What the registry review shows and the promotion it may make (notebook 06).
+
+    Attributes
+    ----------
+    churn_model : str, default "churn-classifier"
+        Registered churn model to review.
+    segment_model : str, default "customer-segmenter"
+        Registered segmentation model to review.
+    top_features : int, default 15
+        Inputs per version in the SHAP importance comparison.
+    promote_model : str, default ""
+        Registered model to promote; "" means no promotion (a scheduled run never promotes).
+    promote_version : str, default ""
+        Version to promote, e.g. "3" (a number is taken as its text).
+    promote_alias : {"champion", "challenger"}, default "champion"
+        Alias to give it.
+    promote_reason : str, default ""
+        Why; required with ``promote_model`` (recorded as a tag).
+    promote_user : str, default ""
+        Who promotes; "" means ``WORKBENCH_USER`` or the login name.
+
+    Examples
+    --------
+    >>> RegistryReviewParams(promote_model="churn-classifier", promote_version=3,
+    ...                      promote_reason="wins on the June holdout").promote_version
+    '3'
+    >>> RegistryReviewParams(promote_model="churn-classifier", promote_version="3")
+    Traceback (most recent call last):
+    ...
+    ValueError: RegistryReviewParams: promote_reason must say why (it is recorded), got ''
+    """
+
+    churn_model: str = REGISTERED_MODEL
+    segment_model: str = SEGMENT_MODEL
+    top_features: int = 15
+    promote_model: str = ""
+    promote_version: str = ""
+    promote_alias: str = CHAMPION
+    promote_reason: str = ""
+    promote_user: str = ""
+
+    def __post_init__(self) -> None:
+        version = self.promote_version
+        if isinstance(version, int) and not isinstance(version, bool):
+            object.__setattr__(self, "promote_version", str(version))
+        for name in (
+            "churn_model",
+            "segment_model",
+            "promote_model",
+            "promote_version",
+            "promote_alias",
+            "promote_reason",
+            "promote_user",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise ValueError(f"RegistryReviewParams: {name} must be a string, got {value!r}")
+            object.__setattr__(self, name, value.strip())
+        for name in ("churn_model", "segment_model"):
+            if not getattr(self, name):
+                raise ValueError(
+                    f"RegistryReviewParams: {name} must name a registered model, got ''"
+                )
+        top = self.top_features
+        if not isinstance(top, int) or isinstance(top, bool) or top <= 0:
+            raise ValueError(
+                f"RegistryReviewParams: top_features must be a positive int, got {top!r}"
+            )
+        if self.promote_alias not in ALIASES:
+            raise ValueError(
+                f"RegistryReviewParams: promote_alias must be one of {', '.join(ALIASES)}, "
+                f"got {self.promote_alias!r}"
+            )
+        if not self.promote_model:
+            if self.promote_version:
+                raise ValueError(
+                    "RegistryReviewParams: promote_model must name the model whose version "
+                    f"{self.promote_version!r} to promote, got ''"
+                )
+            return
+        if not self.promote_version:
+            raise ValueError(
+                "RegistryReviewParams: promote_version must be the version of "
+                f"{self.promote_model!r} to promote, e.g. '3'; got ''"
+            )
+        if not self.promote_reason:
+            raise ValueError(
+                "RegistryReviewParams: promote_reason must say why (it is recorded), got ''"
+            )
+
+    @property
+    def promoter(self) -> str | None:
+        """Who promotes (None: ``WORKBENCH_USER`` or the login name)."""
+        return self.promote_user or None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, e.g. for MLflow parameters."""
+        return asdict(self)
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -245,8 +341,6 @@ def registry_client(tracking_uri: str | None = None, *, settings: Any = None):
 
     Creates the folder of a SQLite store, nothing else (MLflow's global URI is left as is).
     """
-    from workbench.settings import get_settings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mlflow
@@ -802,123 +896,6 @@ def promote_version(
     record = PromotionRecord(name, version, alias, previous, who, why, changed=True)
     log.info("%s", record.sentence())
     return record
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _role_colour(label: str, i: int) -> str:
-    role = label.split(" (v")[0]
-    return _ROLE_COLOURS.get(role, ["#4c78a8", "#f58518", "#54a24b", "#b279a2"][i % 4])
-
-
-def metrics_figure(comparison: pd.DataFrame, *, title: str | None = None) -> go.Figure:
-    """One small bar chart per metric, the reviewed versions side by side (from
-    :func:`compare_versions`)."""
-    numeric = comparison.drop(index=[i for i in ("as_of", "data") if i in comparison.index])
-    numeric = numeric.apply(pd.to_numeric, errors="coerce").dropna(how="all")
-    metrics = list(numeric.index)
-    name = comparison.attrs.get("model", "")
-    if not metrics:
-        fig = go.Figure()
-        fig.update_layout(title=title or f"{name}: no metrics recorded", height=200)
-        return fig
-    cols = min(4, len(metrics))
-    rows = -(-len(metrics) // cols)
-    fig = make_subplots(rows, cols, subplot_titles=metrics, vertical_spacing=0.18)
-    for i, label in enumerate(numeric.columns):
-        for j, metric in enumerate(metrics):
-            value = numeric.loc[metric, label]
-            fig.add_bar(
-                x=[label],
-                y=[value],
-                name=label,
-                legendgroup=label,
-                showlegend=j == 0,
-                marker_color=_role_colour(label, i),
-                text=[f"{value:.4g}" if pd.notna(value) else "–"],
-                textposition="auto",
-                row=j // cols + 1,
-                col=j % cols + 1,
-            )
-    fig.update_xaxes(showticklabels=False)
-    fig.update_layout(
-        title=title or f"{name}: metrics of the compared versions",
-        height=260 * rows + 80,
-        margin=_MARGIN,
-        barmode="group",
-    )
-    return fig
-
-
-def importance_figure(importance: pd.DataFrame, *, title: str | None = None) -> go.Figure:
-    """Mean |SHAP| per input, the reviewed versions as grouped horizontal bars (from
-    :func:`importance_comparison`)."""
-    labels = [c for c in importance.columns if c != "feature" and not c.startswith("rank_")]
-    frame = importance.iloc[::-1]
-    fig = go.Figure()
-    for i, label in enumerate(labels):
-        fig.add_bar(
-            x=frame[label],
-            y=frame["feature"],
-            name=label,
-            orientation="h",
-            marker_color=_role_colour(label, i),
-            hovertemplate="%{y}: %{x:.4f}<extra>" + label + "</extra>",
-        )
-    fig.update_layout(
-        title=title or "Global SHAP importance: mean |SHAP| (log-odds) per version",
-        barmode="group",
-        height=max(380, 20 * len(frame) * max(len(labels), 1) + 140),
-        margin=_MARGIN,
-        xaxis_title="mean |SHAP value| (log-odds)",
-    )
-    return fig
-
-
-def history_figure(versions: pd.DataFrame) -> go.Figure:
-    """The headline metric of every version, one panel per model; the champion is a star
-    (from :func:`versions_table`)."""
-    frame = versions.dropna(subset=["value"])
-    models = list(dict.fromkeys(frame["model"]))
-    if not models:
-        fig = go.Figure()
-        fig.update_layout(title="No version has a recorded metric", height=200)
-        return fig
-    fig = make_subplots(
-        len(models),
-        1,
-        subplot_titles=[f"{m}: {frame.loc[frame['model'] == m, 'metric'].iloc[0]}" for m in models],
-        vertical_spacing=0.25 / max(len(models), 1) + 0.05,
-    )
-    for row, model in enumerate(models, start=1):
-        part = frame[frame["model"] == model].assign(_v=lambda f: f["version"].astype(int))
-        part = part.sort_values("_v")
-        champion = part["aliases"].str.contains(CHAMPION)
-        fig.add_scatter(
-            x=part["version"],
-            y=part["value"],
-            mode="lines+markers",
-            name=model,
-            marker={
-                "symbol": ["star" if c else "circle" for c in champion],
-                "size": [16 if c else 9 for c in champion],
-                "color": "#4c78a8",
-            },
-            customdata=part[["aliases", "as_of"]].fillna("").to_numpy(),
-            hovertemplate="version %{x}: %{y:.4f}<br>%{customdata[0]}<br>as of "
-            "%{customdata[1]}<extra></extra>",
-            row=row,
-            col=1,
-        )
-        fig.update_xaxes(type="category", title_text="version", row=row, col=1)
-    fig.update_layout(
-        title="Headline metric by version (star: champion)",
-        height=300 * len(models) + 60,
-        margin=_MARGIN,
-        showlegend=False,
-    )
-    return fig
 
 
 # --------------------------------------------------------------------------- summary

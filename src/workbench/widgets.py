@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import pandas as pd
 from IPython.display import HTML, display
 
+from workbench.customer360 import Customer360, CustomerNotFound, CustomerProfile
 from workbench.segmentation import cluster_details
 
 #: Set to ``1`` by ``workbench run`` for its kernels: no live widgets in scheduled reports.
@@ -129,7 +130,7 @@ def _table(frame: pd.DataFrame, missing: str, *, tooltips: str | None = None) ->
     display(styled.set_properties(**{"text-align": "left"}))
 
 
-def _show_header(profile) -> None:
+def _show_header(profile: CustomerProfile) -> None:
     head, churn = profile.headline, profile.churn
     risk = (
         "not scored"
@@ -153,14 +154,14 @@ def _show_header(profile) -> None:
     )
 
 
-def _show_segments(profile) -> None:
+def _show_segments(profile: CustomerProfile) -> None:
     display(HTML(_H4.format("RFM values and segment")))
     _table(profile.rfm, "No RFM columns in the feature table.", tooltips="meaning")
     display(HTML(_H4.format("Audiences")))
     _table(profile.audiences, "No audiences.")
 
 
-def _show_churn(profile) -> None:
+def _show_churn(profile: CustomerProfile) -> None:
     churn = profile.churn
     display(HTML(_H4.format("Churn")))
     if churn is None:
@@ -178,7 +179,7 @@ def _show_churn(profile) -> None:
         profile.waterfall.show()
 
 
-def _show_activity(profile) -> None:
+def _show_activity(profile: CustomerProfile) -> None:
     display(HTML(_H4.format("Recent orders")))
     _table(profile.orders, "No orders before as_of.")
     display(HTML(_H4.format("Engagement")))
@@ -188,7 +189,7 @@ def _show_activity(profile) -> None:
         display(HTML(_H4.format("Notes") + f"<ul>{items}</ul>"))
 
 
-def show_customer(profile) -> None:
+def show_customer(profile: CustomerProfile) -> None:
     """Display one :class:`~workbench.customer360.CustomerProfile`: headline, RFM values
     and segment, audiences, churn probability with its reasons and SHAP waterfall, recent
     orders, engagement and notes (what the :func:`customer_360` widget shows, as plain
@@ -199,7 +200,9 @@ def show_customer(profile) -> None:
     _show_activity(profile)
 
 
-def customer_360(view, *, customer_id: str = "", options: int = 100) -> widgets.VBox | HTML:
+def customer_360(
+    view: Customer360, *, customer_id: str = "", options: int = 100
+) -> widgets.VBox | HTML:
     """Type or pick a customer id; see RFM values and segment, cluster, churn probability
     with its SHAP waterfall, recent orders, engagement and audiences.
 
@@ -220,8 +223,6 @@ def customer_360(view, *, customer_id: str = "", options: int = 100) -> widgets.
         expression. An id that is not in the feature table shows the closest ones. In
         batch runs the first customer is displayed as plain output and a note returned.
     """
-    from workbench.customer360 import CustomerNotFound
-
     suggestions = view.suggestions(options)
     if not interactive():
         first = customer_id or (suggestions[0] if suggestions else "")
@@ -250,7 +251,7 @@ def customer_360(view, *, customer_id: str = "", options: int = 100) -> widgets.
             ("activity", {}),
         )
     }
-    shown = {"id": None}
+    shown: dict[str, str | None] = {"id": None}
 
     def render(value: str) -> None:
         try:

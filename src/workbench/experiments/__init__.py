@@ -3,10 +3,13 @@
 A marketer ran a test and must decide: ship the variant, keep the control, or keep
 testing — with the risk of each choice in probability and money. The flow:
 
-1. **Inputs** (:mod:`~workbench.experiments.inputs`): per-user outcomes from
-   ``experiment_assignments`` and the completed orders in the window after assignment,
-   or an aggregated ``variant, users, conversions[, revenue]`` export; optional segment
-   labels for per-segment effects.
+1. **Inputs** (:func:`~workbench.experiments.inputs.load_experiment` picks the route):
+   per-user outcomes from ``experiment_assignments`` and the completed orders in the
+   window after assignment (:mod:`~workbench.experiments.tables`), or an aggregated
+   ``variant, users, conversions[, revenue]`` export (:mod:`~workbench.experiments.export`),
+   both an :class:`~workbench.experiments.data.ExperimentData`; optional segment labels
+   from the catalog or a file for per-segment effects (:mod:`~workbench.experiments.segments`).
+   The stage's parameters are :class:`~workbench.experiments.params.AbTestParams`.
 2. **Checks** (:mod:`~workbench.experiments.checks`): sample ratio mismatch, the
    frequentist cross-check (two-proportion z, Welch t) and CUPED variance reduction.
 3. **Models** (:mod:`~workbench.experiments.models`): Beta–Binomial conversion, a
@@ -38,6 +41,7 @@ from workbench.experiments.checks import (
     srm_check,
     welch_tests,
 )
+from workbench.experiments.data import ExperimentData, ExperimentInputError
 from workbench.experiments.decision import (
     ACTIONS,
     Decision,
@@ -46,6 +50,7 @@ from workbench.experiments.decision import (
     metric_table,
     segment_effects,
 )
+from workbench.experiments.export import experiment_from_summary, read_summary_csv
 from workbench.experiments.figures import (
     cumulative_conversion_figure,
     cuped_figure,
@@ -53,19 +58,7 @@ from workbench.experiments.figures import (
     lift_figure,
     posterior_figure,
 )
-from workbench.experiments.inputs import (
-    MISSING_SEGMENT,
-    ExperimentData,
-    ExperimentInputError,
-    attach_segments,
-    experiment_from_summary,
-    experiment_from_tables,
-    list_experiments,
-    load_experiment,
-    load_segment_labels,
-    read_summary_csv,
-    with_segments,
-)
+from workbench.experiments.inputs import load_experiment
 from workbench.experiments.models import (
     Priors,
     Sampling,
@@ -77,6 +70,7 @@ from workbench.experiments.models import (
     fit_variants,
     sampling_diagnostics,
 )
+from workbench.experiments.params import AbTestParams
 from workbench.experiments.report import (
     ab_summary,
     decision_banner,
@@ -86,10 +80,18 @@ from workbench.experiments.report import (
     observed_revenue_table,
     srm_banner,
 )
+from workbench.experiments.segments import (
+    MISSING_SEGMENT,
+    attach_segments,
+    load_segment_labels,
+    with_segments,
+)
+from workbench.experiments.tables import experiment_from_tables, list_experiments
 
 __all__ = [
     "ACTIONS",
     "MISSING_SEGMENT",
+    "AbTestParams",
     "CupedResult",
     "Decision",
     "ExperimentData",

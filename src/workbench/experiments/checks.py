@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from workbench.experiments.inputs import ExperimentData, ExperimentInputError
+from workbench.experiments.data import ExperimentData, ExperimentInputError
 
 __all__ = ["srm_check", "proportion_tests", "welch_tests", "cuped", "CupedResult"]
 
@@ -293,7 +293,8 @@ def cuped(
     """
     if not data.has_users:
         return CupedResult(False, note="CUPED skipped: needs per-user data (aggregated input)")
-    if covariate not in data.users.columns:
+    users = data.user_table
+    if covariate not in users.columns:
         return CupedResult(
             False, note="CUPED skipped: no pre-assignment window was computed (pre_period_days=0)"
         )
@@ -301,7 +302,6 @@ def cuped(
         return CupedResult(
             False, note="CUPED skipped: no customer has completed orders before assignment"
         )
-    users = data.users
     x = users[covariate].to_numpy(dtype="float64")
     y = users[metric].to_numpy(dtype="float64")
     theta = float(np.cov(x, y, ddof=1)[0, 1] / x.var(ddof=1))

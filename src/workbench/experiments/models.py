@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from workbench.experiments.inputs import ExperimentData, ExperimentInputError
+from workbench.experiments.data import ExperimentData, ExperimentInputError
 
 __all__ = [
     "Priors",
@@ -45,13 +45,15 @@ __all__ = [
     "sampling_diagnostics",
     "MAX_R_HAT",
     "MIN_ESS_PER_CHAIN",
+    "VALUE_LIKELIHOODS",
 ]
 
 log = logging.getLogger(__name__)
 
 MAX_R_HAT = 1.01  # Vehtari et al. (2021): rank-normalised split r-hat below 1.01
 MIN_ESS_PER_CHAIN = 100  # bulk and tail ESS of at least 100 per chain
-_VALUE_LIKELIHOODS = ("gamma", "lognormal")
+#: Distributions of a converter's revenue the revenue model offers.
+VALUE_LIKELIHOODS = ("gamma", "lognormal")
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,9 @@ class Priors:
     effect_spread: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.value_likelihood not in _VALUE_LIKELIHOODS:
+        if self.value_likelihood not in VALUE_LIKELIHOODS:
             raise ValueError(
-                f"value_likelihood: expected one of {', '.join(_VALUE_LIKELIHOODS)}, "
+                f"value_likelihood: expected one of {', '.join(VALUE_LIKELIHOODS)}, "
                 f"got {self.value_likelihood!r}"
             )
         for name, value in asdict(self).items():
@@ -324,7 +326,7 @@ def fit_variants(
             observed=counts["conversions"].to_numpy(),
             dims="variant",
         )
-        if values is not None:
+        if values is not None and index is not None:
             value = _order_value_block(pm, priors, values, index)
             pm.Deterministic("revenue_per_user", rate * value, dims="variant")
         log.info(
@@ -352,7 +354,7 @@ def _order_values(data: ExperimentData) -> tuple[np.ndarray | None, np.ndarray |
     """Revenue of each converter and their variant index (``None`` when unusable)."""
     if not data.has_users:
         return None, None, ["revenue model skipped: needs per-user revenue (aggregated input)"]
-    users = data.users
+    users = data.user_table
     converters = users[users["converted"]]
     positive = converters["revenue"] > 0
     notes = []
@@ -494,7 +496,7 @@ def fit_segments(
 
 
 def _segment_cells(data: ExperimentData) -> pd.DataFrame:
-    users = data.users
+    users = data.user_table
     grouped = users.groupby(["segment", "variant"], observed=False)
     cells = pd.DataFrame(
         {"users": grouped.size(), "conversions": grouped["converted"].sum()}
@@ -573,7 +575,7 @@ def sampling_diagnostics(
 
 
 def _extreme(dataset, reducer) -> float:
-    values = [np.asarray(dataset[name]).ravel() for name in dataset.data_vars]
-    values = np.concatenate(values) if values else np.array([np.nan])
+    parts = [np.asarray(dataset[name]).ravel() for name in dataset.data_vars]
+    values = np.concatenate(parts) if parts else np.array([np.nan])
     values = values[np.isfinite(values)]
     return float(reducer(values)) if len(values) else float("nan")

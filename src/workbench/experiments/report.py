@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.experiments.checks import CupedResult
+from workbench.experiments.data import ExperimentData
 from workbench.experiments.decision import Decision
-from workbench.experiments.inputs import ExperimentData
 
 __all__ = [
     "srm_banner",
