@@ -357,7 +357,7 @@ def test_frame_to_a_remote_uri_goes_through_the_session(small_demo_dir, spark, t
     (A local folder pretends to be remote; pandas' Arrow-backed strings must survive.)"""
     features = build_features(small_demo_dir, AS_OF).head(500)
     assert any(isinstance(features[c].dtype, pd.StringDtype) for c in features.columns)
-    monkeypatch.setattr(engines, "_local_folder", lambda location: None)
+    monkeypatch.setattr(engines, "local_folder", lambda location: None)
     target = engines.write_parquet(features, str(tmp_path / "remote"), spark)
     assert (tmp_path / "remote" / "_SUCCESS").exists(), "written by Spark itself"
     assert_written(target, features)
