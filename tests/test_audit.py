@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workbench import catalog
+from workbench import audit, catalog
 from workbench.audit import (
     RULES,
     AuditConfig,
     AuditError,
+    AuditParams,
     audit_tables,
     duplicate_metrics,
     find_duplicates,
@@ -25,14 +27,16 @@ from workbench.audit import (
     validate_tables,
     write_audit,
 )
+from workbench.audit.checks import email_problem
 from workbench.audit.duplicates import candidate_pairs
-from workbench.audit.rules import email_problem
 from workbench.cli import cli
 from workbench.loading import load_tables
-from workbench.schema import TIMESTAMP_DTYPE, empty_table
+from workbench.schema import TIMESTAMP_DTYPE, empty_table, parse_as_of
 from workbench.settings import get_settings
+from workbench.stage import build_params
 
-AS_OF = "2026-06-30"
+AS_OF_TEXT = "2026-06-30"  # as the command line and the notebooks give it
+AS_OF = parse_as_of(AS_OF_TEXT)
 
 
 def _table(name: str, **columns) -> pd.DataFrame:
@@ -523,7 +527,7 @@ def test_write_audit_writes_everything_and_stamps_last(tmp_path):
     assert not stale.exists()  # a table this source does not have must not linger
     stamp = catalog.read_folder_stamp(settings.clean_dir)
     assert list(written)[-1] == "stamp" and stamp.source == catalog.fingerprint(source)
-    assert str(stamp.as_of.date()) == AS_OF and stamp.stage == "audit"
+    assert str(stamp.as_of.date()) == AS_OF_TEXT and stamp.stage == "audit"
     merge = pd.read_parquet(settings.interim_dir / "merge_map.parquet")
     assert list(merge.columns) == ["duplicate_id", "surviving_id", "score", "cluster_id"]
     quarantined = pd.read_parquet(settings.quarantine_dir / "orders.parquet")
@@ -549,10 +553,10 @@ def test_validate_command_exit_codes(tmp_path):
     for name in ("customers", "orders"):
         _messy()[name].to_parquet(bad / f"{name}.parquet")
     runner = CliRunner()
-    ok = runner.invoke(cli, ["validate", "--data", str(good), "--as-of", AS_OF])
+    ok = runner.invoke(cli, ["validate", "--data", str(good), "--as-of", AS_OF_TEXT])
     assert ok.exit_code == 0, ok.output
     assert "no error-level problems found" in ok.output
-    failing = runner.invoke(cli, ["validate", "--data", str(bad), "--as-of", AS_OF])
+    failing = runner.invoke(cli, ["validate", "--data", str(bad), "--as-of", AS_OF_TEXT])
     assert failing.exit_code == 1
     assert "unknown_customer" in failing.output and "missing_required" in failing.output
     missing = runner.invoke(cli, ["validate", "--data", str(tmp_path / "nope")])
@@ -564,6 +568,50 @@ def test_validate_command_exit_codes(tmp_path):
         "future_timestamp",
         "duplicate_row",
     }
+
+
+# --------------------------------------------------------------------------- the stage's parameters and entry point
+
+
+def test_audit_params_validate_and_build_the_config():
+    params = AuditParams(iqr_k=2.0, engine="spark", spark_master="local[1]")
+    assert params.config == AuditConfig(iqr_k=2.0), "thresholds pass through, the rest is default"
+    assert params.on_engine and not AuditParams().on_engine
+    assert params.as_dict()["engine"] == "spark"
+    assert set(params.as_dict()) == {f.name for f in fields(AuditParams)}
+    notebook = {"as_of": AS_OF_TEXT, "data_dir": "", "engine": "spark", "robust_z": 4.0}
+    assert build_params(AuditParams, notebook) == AuditParams(engine="spark", robust_z=4.0)
+    with pytest.raises(
+        ValueError, match="AuditParams: engine must be one of duckdb, spark, got 'polars'"
+    ):
+        AuditParams(engine="polars")
+    with pytest.raises(
+        ValueError,
+        match=r"AuditParams: duplicate_threshold: expected a number in \(0, 1\], got 1.5",
+    ):
+        AuditParams(duplicate_threshold=1.5)
+    with pytest.raises(ValueError, match="max_customers_in_memory must be a positive int, got 0"):
+        AuditParams(max_customers_in_memory=0)
+
+
+def test_stage_entry_runs_the_pandas_audit_for_duckdb(tmp_path):
+    source = tmp_path / "raw"
+    source.mkdir()
+    for name, frame in _messy().items():
+        frame.to_parquet(source / f"{name}.parquet")
+    settings = _settings(tmp_path)
+    params = AuditParams(duplicate_threshold=0.9, engine_output=str(tmp_path / "engine"))
+    stamp = catalog.Stamp("audit", AS_OF, catalog.fingerprint(source), run_id="run-1")
+    result = audit.run(source, AS_OF, params, settings=settings, stamp=stamp)
+    assert result.config.duplicate_threshold == 0.9
+    assert params.output_folder(settings) == str(settings.interim_dir)
+    assert result.written["clean/orders"] == str(settings.clean_dir / "orders.parquet")
+    assert catalog.read_folder_stamp(settings.clean_dir).run_id == "run-1", "the stage's stamp"
+    assert not (tmp_path / "engine").exists(), "engine_output is for the engine only"
+    skipped = result.rules().query("status == 'skipped'")["note"].fillna("")
+    assert not skipped.str.contains("not run on the engine").any(), "every rule ran"
+    whole = audit_tables(load_tables(source), AS_OF, params.config)
+    pd.testing.assert_frame_equal(result.rules(), whole.rules())
 
 
 # --------------------------------------------------------------------------- demo ground truth
@@ -667,7 +715,7 @@ def test_demo_reconciles_and_clean_tables_are_consistent(demo_audit):
     for table in ("orders", "email_events", "experiment_assignments"):
         assert set(clean[table]["customer_id"].dropna()) <= customers, table
     assert set(clean["order_items"]["order_id"]) <= set(clean["orders"]["order_id"])
-    as_of = pd.Timestamp(AS_OF, tz="UTC")
+    as_of = AS_OF
     for table, column in (
         ("orders", "ordered_at"),
         ("email_events", "occurred_at"),
@@ -699,7 +747,7 @@ def test_audit_notebook_runs_on_the_small_demo(run_stages, small_demo_dir, isola
 
 
 def test_streamed_run_matches_the_in_memory_audit(small_demo_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr("workbench.audit.core._CHUNK_ROWS", 7_000)  # several pieces per table
+    monkeypatch.setattr("workbench.audit.outputs._CHUNK_ROWS", 7_000)  # several pieces per table
     streamed_settings = _settings(tmp_path / "streamed")
     streamed = run_audit(small_demo_dir, AS_OF, settings=streamed_settings)
     assert not streamed.clean  # written, not kept

@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from workbench.canonical import open_tables
 from workbench.loading import LoadError, load_tables
 from workbench.schema import TABLES, TIMESTAMP_DTYPE
 
@@ -237,3 +238,74 @@ def test_mapping_to_absent_source_column(tmp_path):
         LoadError, match=r"mapped column 'When' for 'ordered_at' is not in the file"
     ):
         load_tables(tmp_path, mapping={"tables": {"orders": {"columns": {"ordered_at": "When"}}}})
+
+
+# --------------------------------------------------------------------------- the same reading on an engine
+
+
+def _values(series: pd.Series) -> list:
+    """Plain values, every kind of blank as None (pandas and Arrow spell them differently)."""
+    return [None if pd.isna(v) else v for v in series.tolist()]
+
+
+def _raw_export(folder: Path) -> Path:
+    """Parquet as exports write it: integer and float ids, padded text, yes/no flags,
+    amounts as text, status synonyms."""
+    when = pd.Timestamp("2024-01-05 10:00", tz="UTC")
+    pd.DataFrame(
+        {
+            "customer_id": [" 17850 ", "17851", "None", "c4"],
+            "email_opt_in": ["yes", "N", "opt-in", None],
+            "signup_at": [when] * 4,
+        }
+    ).to_parquet(folder / "customers.parquet")
+    pd.DataFrame(
+        {
+            "order_id": [1, 2, 3, 4],
+            "customer_id": [17850.0, 17851.0, None, 17850.0],
+            "ordered_at": [when] * 4,
+            "amount": ["10", " 20.5 ", "3", "4"],
+            "status": [" Completed", "canceled", "refund", "weird"],
+        }
+    ).to_parquet(folder / "orders.parquet")
+    return folder
+
+
+def test_engine_reads_raw_values_as_the_loader_does(tmp_path):
+    """``open_tables(normalise=True)`` applies the loader's vocabulary on the engine: the
+    same values come out of both paths, and the synonyms it normalised are marked."""
+    source = _raw_export(tmp_path)
+    loaded = load_tables(source)
+    inputs = open_tables(source, normalise=True)
+    assert inputs.kind == "parquet" and inputs.normalised, "raw Parquet is read by the engine"
+    for table, key in (("customers", "customer_id"), ("orders", "order_id")):
+        engine = inputs.to_pandas(inputs.tables[table])
+        engine = engine.assign(_k=engine[key].fillna("")).sort_values("_k", ignore_index=True)
+        loader = loaded[table].assign(_k=loaded[table][key].fillna(""))
+        loader = loader.sort_values("_k", ignore_index=True)
+        for column in TABLES[table].columns:
+            assert _values(engine[column]) == _values(loader[column]), f"{table}.{column}"
+    orders = inputs.to_pandas(inputs.tables["orders"]).sort_values("order_id")
+    assert orders["customer_id"].tolist()[:2] == ["17850", "17851"], "17850.0 is 17850"
+    assert orders["status"].tolist() == ["completed", "cancelled", "returned", "weird"]
+    assert orders["_synonym_status"].tolist() == [True, True, True, False]
+    customers = inputs.to_pandas(inputs.tables["customers"]).sort_values("customer_id")
+    assert _values(customers["customer_id"]) == ["17850", "17851", "c4", None], "'None' is blank"
+    assert _values(customers["email_opt_in"]) == [True, False, None, True]
+
+
+def test_canonical_opener_is_strict_without_normalise(tmp_path):
+    source = _raw_export(tmp_path)
+    strict = open_tables(source)
+    assert strict.kind == "frames" and not strict.normalised, "non-canonical types: the loader"
+    with pytest.raises(ValueError, match="opened without normalise"):
+        open_tables(strict, normalise=True)
+    text_time = pd.read_parquet(source / "orders.parquet").astype({"ordered_at": "str"})
+    text_time.to_parquet(source / "orders.parquet")
+    with pytest.raises(
+        LoadError, match=r"orders\.ordered_at is string; the engine needs timestamps"
+    ):
+        open_tables(source, normalise=True)
+    (source / "orders.parquet").unlink()
+    with pytest.raises(LoadError, match="no orders table; the minimum input is an orders table"):
+        open_tables(source, normalise=True)

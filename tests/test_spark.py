@@ -11,6 +11,7 @@ import re
 import sys
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -19,19 +20,21 @@ import pytest
 from click.testing import CliRunner
 
 from workbench import catalog, engines
-from workbench.audit import AuditConfig, audit_tables
+from workbench.audit import AuditConfig, AuditParams, audit_on_engine, audit_tables
+from workbench.audit import run as run_audit_stage
 from workbench.audit import scans as S
 from workbench.canonical import open_tables
 from workbench.features import build_features
 from workbench.loading import LoadError, load_tables
-from workbench.schema import table_spec
+from workbench.schema import parse_as_of, table_spec
 
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning:pyspark.*"),
 ]
 
-AS_OF = "2026-06-30"
+AS_OF_TEXT = "2026-06-30"
+AS_OF = parse_as_of(AS_OF_TEXT)
 SPARK_TEST_CONF = {
     "spark.driver.memory": "1g",
     "spark.sql.shuffle.partitions": "4",
@@ -225,7 +228,8 @@ def test_cli_engine_reaches_the_stages_that_declare_it(isolated_settings):
     overrides = _engine_overrides(isolated_settings, stages, "spark")
     assert overrides == ["audit.engine=spark", "features.engine=spark"]
     result = CliRunner().invoke(
-        cli, ["run", "--data", ".", "--as-of", AS_OF, "--stages", "overview", "--engine", "spark"]
+        cli,
+        ["run", "--data", ".", "--as-of", AS_OF_TEXT, "--stages", "overview", "--engine", "spark"],
     )
     assert result.exit_code == 2, result.output
     assert "none of the selected stages (overview) has an `engine` parameter" in result.output
@@ -285,7 +289,7 @@ def test_scans_agree_with_the_pandas_audit(messy):
 
 def test_audit_on_engine_quarantines_merges_and_reconciles(messy, tmp_path):
     out = tmp_path / "engine"
-    result = S.audit_on_engine(messy, AS_OF, output=out)
+    result = audit_on_engine(messy, AS_OF, output=out)
     rows = result.rows.set_index("table")
     assert (rows["rows_in"] == rows["rows_clean"] + rows["rows_quarantined"]).all()
     assert rows.loc["orders", "rows_quarantined"] == 7, rows  # O2, O3, blank id x2, C9, O7, O8
@@ -300,11 +304,37 @@ def test_audit_on_engine_quarantines_merges_and_reconciles(messy, tmp_path):
     assert sorted(items["rule"]) == ["duplicate_row", "unknown_order"]
     skipped = result.rules().query("status == 'skipped'")
     assert {"invalid_email", "before_signup"} <= set(skipped["rule"])
-    assert (out / "clean" / "_source.json").exists(), "the clean tables carry the source stamp"
-    limited = S.audit_on_engine(messy, AS_OF, max_customers_in_memory=1)
+    assert (out / "clean" / catalog.FOLDER_STAMP).exists(), (
+        "the clean tables carry the source stamp"
+    )
+    limited = audit_on_engine(messy, AS_OF, max_customers_in_memory=1)
     assert limited.duplicates is None
     note = limited.rules().query("rule == 'duplicate_customer'")["note"].iloc[0]
     assert "exceed max_customers_in_memory (1)" in note
+
+
+def test_stage_entry_runs_on_the_engine_it_is_given(messy, tmp_path, isolated_settings):
+    """``audit.run`` with an engine other than DuckDB runs the audit on the connection
+    given (here DuckDB, so no Java is needed), writes where the parameters say and leaves
+    the caller's connection open."""
+    out = tmp_path / "engine"
+    params = AuditParams(engine="spark", engine_output=str(out), max_customers_in_memory=1)
+    stamp = catalog.Stamp("audit", AS_OF, catalog.fingerprint(messy), run_id="run-2")
+    con = engines.connect("duckdb")
+    result = run_audit_stage(messy, AS_OF, params, settings=isolated_settings, stamp=stamp,
+                             con=con)  # fmt: skip
+    assert params.output_folder(isolated_settings) == str(out)
+    assert result.written["clean/orders"] == f"{out}/clean/orders.parquet"
+    rows = result.rows.set_index("table")
+    assert rows.loc["orders", "rows_quarantined"] == 7
+    assert catalog.read_folder_stamp(out / "clean").run_id == "run-2", "the stage's stamp"
+    note = result.rules().query("rule == 'duplicate_customer'")["note"].iloc[0]
+    assert "exceed max_customers_in_memory (1)" in note, "the parameter reaches the engine audit"
+    assert not isolated_settings.clean_dir.exists(), "the pandas audit's folder is untouched"
+    assert int(con.execute(ibis.literal(1))) == 1, "the caller's connection stays open"
+    engines.close(con)
+    default = AuditParams(engine="spark")
+    assert default.output_folder(isolated_settings) == isolated_settings.engine_dir
 
 
 # --------------------------------------------------------------------------- both engines
@@ -327,7 +357,7 @@ def test_frame_to_a_remote_uri_goes_through_the_session(small_demo_dir, spark, t
     (A local folder pretends to be remote; pandas' Arrow-backed strings must survive.)"""
     features = build_features(small_demo_dir, AS_OF).head(500)
     assert any(isinstance(features[c].dtype, pd.StringDtype) for c in features.columns)
-    monkeypatch.setattr(engines, "_local_folder", lambda location: None)
+    monkeypatch.setattr(engines, "local_folder", lambda location: None)
     target = engines.write_parquet(features, str(tmp_path / "remote"), spark)
     assert (tmp_path / "remote" / "_SUCCESS").exists(), "written by Spark itself"
     assert_written(target, features)
@@ -359,7 +389,7 @@ def test_scans_match_across_engines(messy, spark):
 
 def test_audit_on_spark_matches_the_pandas_audit(small_demo_dir, spark, tmp_path):
     config = AuditConfig()
-    on_spark = S.audit_on_engine(
+    on_spark = audit_on_engine(
         small_demo_dir, AS_OF, con=spark, config=config, output=tmp_path / "spark"
     )
     full = audit_tables(load_tables(small_demo_dir), AS_OF, config=config)

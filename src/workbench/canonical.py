@@ -1,13 +1,36 @@
 """The one place that opens canonical tables for any stage: Ibis tables on one engine.
 
-A source is either a folder of canonical Parquet files (the audit's clean folder, or a
-raw folder whose files are already canonical), read by the engine itself so that the
-big tables never sit in pandas memory, or canonical pandas frames (what the loader
-returns for CSV sources and mapped columns), registered with the engine, or tables
-already on the engine (a URI such as ``s3a://lake/clean`` that Spark reads). Either way the
-stages see the same :class:`CanonicalTables`: one Ibis table per canonical table,
-restricted to the canonical columns, with the optional columns a source lacks added as
-typed nulls (``orders.status`` as ``completed``, the loader's default).
+A source is either a folder of Parquet files (the audit's clean folder, or a raw folder),
+read by the engine itself so that the big tables never sit in pandas memory, or canonical
+pandas frames (what the loader returns for CSV sources, mapped columns and DuckDB files),
+registered with the engine, or tables already on the engine (a URI such as
+``s3a://lake/clean`` that Spark reads). Either way the stages see the same
+:class:`CanonicalTables`: one Ibis table per canonical table, restricted to the canonical
+columns, with the optional columns a source lacks added as typed nulls (``orders.status``
+as ``completed``, the loader's default) and ``customers`` derived from the orders when the
+source has none.
+
+Two ways to read, one opener (:func:`open_tables`):
+
+``normalise=False`` (the feature build, churn labels, the customer view)
+    The tables must already be canonical: a Parquet folder is read by the engine only
+    when its schemas are canonical (:func:`canonical_parquet_problems`), otherwise the
+    loader reads it; frames and engine tables with a wrong type are refused with a
+    :class:`~workbench.loading.LoadError` naming the table and column.
+``normalise=True`` (the audit's scans and the audit on an engine)
+    Raw tables are read as they are — any folder of Parquet files or Spark part folders,
+    any URI — and the engine applies the loader's normalisation on the fly
+    (:func:`canonical_view`): ids as trimmed text with blank-like values (``nan``,
+    ``None`` …) missing and ``17850.0`` read as ``17850``, text trimmed, numbers as
+    floats, flags from yes/no text, status and event-type synonyms mapped onto the
+    canonical values (a boolean ``_synonym_<column>`` marks the rows changed, so the
+    audit can count the repair). The vocabularies are the loader's own
+    (:data:`workbench.loading.SYNONYMS` …), so both paths read a value the same way.
+
+The normalisation is an option of the same opener rather than a second opener because
+everything else — which sources are accepted, how absent columns and tables are filled
+in, the notes about what was derived — must be the same for the audit and for the stages
+that read its output; only the strictness about types differs.
 
 The engine is an Ibis connection: DuckDB in memory by default; any backend that can
 read Parquet and run window functions (``ibis.pyspark.connect(session)``, or
@@ -28,8 +51,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbench.engines import connect, is_uri, local_folder, read_parquet_tables, table_path
-from workbench.loading import LoadedData, LoadError, file_digest, load_tables
+from workbench.engines import (
+    connect,
+    engine_of,
+    is_uri,
+    local_folder,
+    read_parquet_tables,
+    table_path,
+)
+from workbench.loading import (
+    BLANK_IDS,
+    FALSE_VALUES,
+    MAPPING_FILE_NAMES,
+    SYNONYMS,
+    TRUE_VALUES,
+    LoadedData,
+    LoadError,
+    file_digest,
+    find_table_files,
+    load_tables,
+)
 from workbench.schema import TABLES, table_spec
 
 if TYPE_CHECKING:
@@ -38,6 +79,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CanonicalTables",
     "open_tables",
+    "canonical_view",
     "canonical_parquet_problems",
     "manifest",
     "ibis_type",
@@ -46,6 +88,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _IBIS_TYPES = {"str": dt.String(), "float64": dt.Float64(), "boolean": dt.Boolean()}
+_MINIMUM = "an orders table with order_id, customer_id, ordered_at, amount"
 
 
 @dataclass
@@ -61,15 +104,20 @@ class CanonicalTables:
     con : ibis BaseBackend
         The engine (DuckDB in memory by default).
     tables : dict of str to ibis.Table
-        Canonical tables present in the source, canonical columns only.
+        Canonical tables present in the source (canonical order), canonical columns only
+        (plus the ``_synonym_<column>`` markers when ``normalised``).
     provided : dict of str to frozenset
         Canonical columns each table really provides (the others were added as nulls).
     source : str
-        Where the tables come from (folder path or ``"pandas frames"``).
+        Where the tables come from (folder path, URI, ``"pandas frames"`` or
+        ``"engine tables"``).
     kind : str
-        ``"parquet"`` (read by the engine) or ``"frames"`` (registered pandas frames).
+        ``"parquet"`` (read by the engine), ``"frames"`` (registered pandas frames) or
+        ``"engine"`` (tables already on the engine).
     notes : list of str
         What was derived or defaulted while opening the source.
+    normalised : bool
+        Opened with ``normalise=True`` (raw values read as the loader reads them).
     """
 
     con: BaseBackend
@@ -78,7 +126,13 @@ class CanonicalTables:
     source: str
     kind: str
     notes: list[str] = field(default_factory=list)
+    normalised: bool = False
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def engine(self) -> str:
+        """The engine's name: ``duckdb``, ``spark`` …"""
+        return engine_of(self.con)
 
     def has(self, table: str) -> bool:
         """True when the source has table ``table``."""
@@ -114,29 +168,33 @@ class CanonicalTables:
 
 
 def open_tables(
-    source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
+    source: str | Path | LoadedData | Mapping[str, Any] | CanonicalTables,
     *,
     con: BaseBackend | None = None,
     tables: Sequence[str] | None = None,
+    normalise: bool = False,
 ) -> CanonicalTables:
     """Open a source of canonical tables on an Ibis engine.
 
     Parameters
     ----------
     source : folder, URI, LoadedData, mapping of frames or tables, or CanonicalTables
-        A folder of canonical Parquet files (read by the engine; a folder that is not
-        canonical Parquet — CSV files, a mapping file, other types — is read through
-        :func:`workbench.loading.load_tables` instead), a URI the engine reads
-        (``s3a://lake/clean``: ``<table>.parquet`` files or folders, see
+        A folder of Parquet files (read by the engine; a folder the engine cannot read as
+        it is — CSV files, a mapping file, and without ``normalise`` also non-canonical
+        types — is read through :func:`workbench.loading.load_tables` instead), a URI the
+        engine reads (``s3a://lake/clean``: ``<table>.parquet`` files or folders, see
         :func:`workbench.engines.read_parquet_tables`), the loader's result, a mapping
         ``{table: frame}`` of canonical frames, a mapping ``{table: ibis.Table}`` of
-        canonical tables already on the engine, or inputs opened before (returned as is).
+        tables already on the engine, or tables opened before (returned as they are).
     con : ibis backend, optional
         The engine; default a new in-memory DuckDB connection (for engine tables: the
-        connection they live on).
+        connection they live on; a URI needs it).
     tables : sequence of str, optional
         The canonical tables wanted (default: every canonical table); the others are not
         opened even when the source has them.
+    normalise : bool, default False
+        Read raw values as the loader would (see the module docstring): the audit's scans
+        use it; without it the tables must already have canonical types.
 
     Returns
     -------
@@ -145,13 +203,18 @@ def open_tables(
     Raises
     ------
     LoadError
-        No orders table, or a table misses a required column or has the wrong type.
+        No orders table; without ``normalise`` a table misses a required column or has
+        the wrong type; with it a time column is not a timestamp.
+    ValueError
+        A URI without ``con``, or tables opened before on another connection or without
+        the normalisation asked for.
 
     Examples
     --------
     >>> inputs = open_tables("data/interim/clean")          # doctest: +SKIP
     >>> sorted(inputs.tables)                                # doctest: +SKIP
     ['customers', 'email_events', 'order_items', 'orders', 'products', 'web_events']
+    >>> raw = open_tables("data/raw", normalise=True)        # doctest: +SKIP
     """
     wanted = _wanted(tables)
     if isinstance(source, CanonicalTables):
@@ -160,31 +223,43 @@ def open_tables(
                 "open_tables: the CanonicalTables given are bound to another connection; "
                 "open the source again with the new `con`"
             )
+        if normalise and not source.normalised:
+            raise ValueError(
+                f"open_tables: {source.source} was opened without normalise; open it again "
+                "with normalise=True"
+            )
         return source
     if isinstance(source, str) and is_uri(source):
         if con is None:
             raise ValueError(f"open_tables: {source} is a URI; pass the engine that reads it (con)")
         found = read_parquet_tables(source, con, wanted)
-        return _open_tables(found, con, source, wanted)
+        return _assemble(found, con, source, "engine", wanted, normalise=normalise)
     if (
         isinstance(source, Mapping)
         and source
         and all(isinstance(t, ibis.Table) for t in source.values())
     ):
-        return _open_tables(dict(source), con, "engine tables", wanted)
+        given = dict(source)
+        if con is None and "orders" in given:
+            con = given["orders"]._find_backend()
+        return _assemble(given, con, "engine tables", "engine", wanted, normalise=normalise)
     con = con if con is not None else connect("duckdb")
     if isinstance(source, str | Path):
         folder = Path(source).expanduser()
-        problems = canonical_parquet_problems(folder, wanted)
+        problems = _raw_parquet_problems(folder) if normalise else (
+            canonical_parquet_problems(folder, wanted)
+        )  # fmt: skip
         if not problems:
-            return _open_parquet(folder, con, wanted)
-        log.info("%s is not a folder of canonical Parquet (%s); reading it with the loader",
-                 folder, "; ".join(problems))  # fmt: skip
+            found = read_parquet_tables(folder, con, wanted)  # schemas checked above
+            return _assemble(found, con, str(folder.resolve()), "parquet", wanted,
+                             normalise=normalise, checked=True)  # fmt: skip
+        log.info("%s is not a folder of %s Parquet (%s); reading it with the loader", folder,
+                 "raw" if normalise else "canonical", "; ".join(problems))  # fmt: skip
         source = load_tables(folder, tables=list(wanted))
     if isinstance(source, LoadedData):
-        return _open_frames(dict(source.tables), con, source.source, wanted)
+        return _open_frames(dict(source.tables), con, source.source, wanted, normalise)
     if isinstance(source, Mapping):
-        return _open_frames(dict(source), con, "pandas frames", wanted)
+        return _open_frames(dict(source), con, "pandas frames", wanted, normalise)
     raise TypeError(
         "open_tables: expected a folder path, LoadedData, a mapping {table: DataFrame} or "
         f"CanonicalTables, got {type(source).__name__}"
@@ -268,46 +343,84 @@ def _arrow_matches(arrow: pa.DataType, expected: str) -> bool:
     return pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_null(arrow)
 
 
-def _open_parquet(folder: Path, con: BaseBackend, wanted: tuple[str, ...]) -> CanonicalTables:
-    tables: dict[str, ibis.Table] = {}
-    provided: dict[str, frozenset[str]] = {}
-    for table in wanted:
-        path = folder / f"{table}.parquet"
-        if path.exists():
-            raw = con.read_parquet(str(path))
-            tables[table], provided[table] = _canonical(raw, table)
-    inputs = CanonicalTables(con, tables, provided, str(folder.resolve()), "parquet")
-    _finish(inputs, wanted)
-    log.info("feature inputs: %s read by %s (%s)", folder, con.name, ", ".join(sorted(tables)))
-    return inputs
+def _raw_parquet_problems(folder: Path) -> list[str]:
+    """Why the engine cannot read ``folder`` as raw tables (empty list: it can): every
+    table file must be Parquet (a file or a folder of parts) and no mapping file present."""
+    if not folder.is_dir():
+        return [f"{folder} is not a folder"]
+    problems = []
+    if any((folder / name).exists() for name in MAPPING_FILE_NAMES):
+        problems.append("it has a mapping file")
+    files = find_table_files(folder)
+    parts = [n for n in TABLES if (folder / f"{n}.parquet").is_dir()]
+    if not files and not parts:
+        problems.append("there is no <table>.parquet")
+    others = sorted(p.name for p in files.values() if p.suffix != ".parquet")
+    if others:
+        problems.append(f"not Parquet: {', '.join(others)}")
+    return problems
 
 
-# --------------------------------------------------------------------------- pandas frames
+# --------------------------------------------------------------------------- assembling
 
 
 def _open_frames(
-    frames: dict[str, pd.DataFrame], con: BaseBackend, source: str, wanted: tuple[str, ...]
+    frames: dict[str, pd.DataFrame],
+    con: BaseBackend,
+    source: str,
+    wanted: tuple[str, ...],
+    normalise: bool,
 ) -> CanonicalTables:
-    if "orders" not in frames:
-        raise LoadError(
-            f"{source}: the features need an orders table (order_id, customer_id, ordered_at, "
-            f"amount); tables given: {', '.join(sorted(frames)) or 'none'}"
-        )
-    tables: dict[str, ibis.Table] = {}
-    provided: dict[str, frozenset[str]] = {}
+    """Pandas frames registered with the engine (canonical columns only)."""
+    _need_orders(frames, source)
+    given: dict[str, ibis.Table] = {}
     for table in wanted:
         frame = frames.get(table)
         if frame is None:
             continue
-        _check_frame(frame, table, source)
+        if not normalise:
+            _check_frame(frame, table, source)
         keep = [c for c in table_spec(table).columns if c in frame.columns]
-        raw = ibis.memtable(frame[keep])
-        tables[table], provided[table] = _canonical(raw, table)
-    inputs = CanonicalTables(con, tables, provided, source, "frames")
+        given[table] = ibis.memtable(frame[keep])
+    return _assemble(given, con, source, "frames", wanted, normalise=normalise, checked=True)
+
+
+def _assemble(
+    given: dict[str, ibis.Table],
+    con: BaseBackend | None,
+    source: str,
+    kind: str,
+    wanted: tuple[str, ...],
+    *,
+    normalise: bool,
+    checked: bool = False,
+) -> CanonicalTables:
+    """The canonical view of each wanted table, the defaults and the derived customers."""
+    _need_orders(given, source)
+    con = con if con is not None else given["orders"]._find_backend()
+    tables: dict[str, ibis.Table] = {}
+    provided: dict[str, frozenset[str]] = {}
+    for table in wanted:
+        if table not in given:
+            continue
+        if normalise:
+            tables[table], provided[table] = canonical_view(given[table], table, where=source)
+        else:
+            if not checked:
+                _check_table(given[table], table, source)
+            tables[table], provided[table] = _canonical(given[table], table)
+    inputs = CanonicalTables(con, tables, provided, source, kind, normalised=normalise)
     _finish(inputs, wanted)
-    log.info("feature inputs: pandas frames registered with %s (%s)", con.name,
-             ", ".join(sorted(tables)))  # fmt: skip
+    log.info("canonical tables: %s on %s (%s)", source, con.name, ", ".join(inputs.tables))
     return inputs
+
+
+def _need_orders(tables: Mapping[str, Any], source: str) -> None:
+    if "orders" not in tables:
+        raise LoadError(
+            f"{source}: no orders table; the minimum input is {_MINIMUM} "
+            f"(tables given: {', '.join(sorted(tables)) or 'none'})"
+        )
 
 
 def _require_columns(columns: list[str], table: str, source: str) -> None:
@@ -338,31 +451,6 @@ def _check_frame(frame: pd.DataFrame, table: str, source: str) -> None:
             )
 
 
-# --------------------------------------------------------------------------- engine tables
-
-
-def _open_tables(
-    given: dict[str, ibis.Table], con: BaseBackend | None, source: str, wanted: tuple[str, ...]
-) -> CanonicalTables:
-    """Canonical tables that already live on an engine (read there, never in pandas)."""
-    if "orders" not in given:
-        raise LoadError(
-            f"{source}: the features need an orders table (order_id, customer_id, ordered_at, "
-            f"amount); tables given: {', '.join(sorted(given)) or 'none'}"
-        )
-    con = con if con is not None else given["orders"]._find_backend()
-    tables: dict[str, ibis.Table] = {}
-    provided: dict[str, frozenset[str]] = {}
-    for table in wanted:
-        if table in given:
-            _check_table(given[table], table, source)
-            tables[table], provided[table] = _canonical(given[table], table)
-    inputs = CanonicalTables(con, tables, provided, source, "engine")
-    _finish(inputs, wanted)
-    log.info("feature inputs: %s on %s (%s)", source, con.name, ", ".join(sorted(tables)))
-    return inputs
-
-
 def _check_table(t: ibis.Table, table: str, source: str) -> None:
     spec = table_spec(table)
     _require_columns(list(t.columns), table, source)
@@ -385,7 +473,7 @@ def _check_table(t: ibis.Table, table: str, source: str) -> None:
             )
 
 
-# --------------------------------------------------------------------------- shared
+# --------------------------------------------------------------------------- canonical columns
 
 
 def _canonical(raw: ibis.Table, table: str) -> tuple[ibis.Table, frozenset[str]]:
@@ -404,6 +492,88 @@ def _canonical(raw: ibis.Table, table: str) -> tuple[ibis.Table, frozenset[str]]
     return raw.select(**exprs), frozenset(provided)
 
 
+def canonical_view(
+    raw: ibis.Table, table: str, *, where: str = "source"
+) -> tuple[ibis.Table, frozenset[str]]:
+    """``raw`` with the canonical columns of ``table`` as the loader would give them.
+
+    Ids: text, trimmed, blank-like values missing, integral ``.0`` dropped; text:
+    trimmed, empty missing; status and event types: synonyms normalised (a boolean
+    ``_synonym_<column>`` marks the rows changed, for the repair count); numbers as
+    float; flags from yes/no text; an absent ``status`` is ``completed``; other absent
+    columns are typed nulls. Timestamps must already be timestamps.
+
+    Returns
+    -------
+    (ibis.Table, frozenset)
+        The view and the canonical columns ``raw`` provides.
+
+    Raises
+    ------
+    LoadError
+        A time column that is not a timestamp (``where`` names the source).
+    """
+    spec = table_spec(table)
+    schema = raw.schema()
+    exprs: dict[str, ibis.Value] = {}
+    provided = []
+    for col, dtype in spec.columns.items():
+        if col not in raw.columns:
+            if table == "orders" and col == "status":
+                exprs[col] = ibis.literal(spec.defaults["status"], type=dt.String())
+            else:
+                exprs[col] = ibis.null(ibis_type(dtype))
+            continue
+        provided.append(col)
+        value, kind = raw[col], schema[col]
+        if kind.is_null():
+            exprs[col] = ibis.null(ibis_type(dtype))
+        elif col in spec.id_columns:
+            exprs[col] = _id_value(value, kind)
+        elif col in spec.timestamp_columns:
+            if not kind.is_timestamp():
+                raise LoadError(
+                    f"{where}: {table}.{col} is {kind}; the engine needs timestamps "
+                    "(write canonical Parquet with workbench.loading.load_tables first)"
+                )
+            exprs[col] = value
+        elif col in spec.numeric_columns:
+            exprs[col] = (
+                value.cast("float64") if kind.is_numeric() else value.strip().try_cast("float64")
+            )
+        elif col in spec.boolean_columns:
+            exprs[col] = value if kind.is_boolean() else _bool_value(value.cast("string"))
+        else:
+            exprs[col] = _text_value(value if kind.is_string() else value.cast("string"))
+            synonyms = SYNONYMS.get((table, col))
+            if synonyms:
+                text = exprs[col]
+                key = text.lower().re_replace(r"[\s\-]+", "_")
+                exprs[col] = key.substitute(synonyms, else_=text)
+                exprs[f"_synonym_{col}"] = (exprs[col] != text).fill_null(False)
+    return raw.select(**exprs), frozenset(provided)
+
+
+def _text_value(value: ibis.StringValue) -> ibis.StringValue:
+    text = value.strip()
+    return ibis.ifelse(text == "", ibis.null(dt.String()), text)
+
+
+def _id_value(value: ibis.Value, kind: dt.DataType) -> ibis.StringValue:
+    if kind.is_integer():
+        return value.cast("string")
+    text = value.cast("string").strip() if not kind.is_string() else value.strip()
+    text = ibis.ifelse(text.re_search(r"^-?[0-9]+\.0$"), text.substr(0, text.length() - 2), text)
+    return ibis.ifelse(text.isin(BLANK_IDS), ibis.null(dt.String()), text)
+
+
+def _bool_value(value: ibis.StringValue) -> ibis.BooleanValue:
+    key = value.strip().lower()
+    return ibis.cases(
+        (key.isin(TRUE_VALUES), True), (key.isin(FALSE_VALUES), False), else_=None
+    ).cast("boolean")
+
+
 def ibis_type(dtype: object) -> dt.DataType:
     """The Ibis type of a canonical column's pandas dtype (timestamps are UTC)."""
     if isinstance(dtype, pd.DatetimeTZDtype):
@@ -412,9 +582,8 @@ def ibis_type(dtype: object) -> dt.DataType:
 
 
 def _finish(inputs: CanonicalTables, wanted: tuple[str, ...]) -> None:
-    """Default the orders status and derive customers from orders when absent (and wanted)."""
-    if "orders" not in inputs.tables:
-        raise LoadError(f"{inputs.source}: the features need an orders table; none found")
+    """Default the orders status, derive customers from orders when absent (and wanted),
+    and keep the tables in canonical order."""
     if "status" not in inputs.provided["orders"]:
         inputs.notes.append("orders.status is absent: every order counts as completed")
     if "customers" not in inputs.tables and "customers" in wanted:
@@ -424,6 +593,8 @@ def _finish(inputs: CanonicalTables, wanted: tuple[str, ...]) -> None:
         inputs.notes.append(
             "customers is absent: derived from orders (customer_id only, no profile columns)"
         )
+    inputs.tables = {t: inputs.tables[t] for t in TABLES if t in inputs.tables}
+    inputs.provided = {t: inputs.provided[t] for t in TABLES if t in inputs.provided}
     for note in inputs.notes:
         log.info("canonical tables: %s", note)
 
@@ -463,9 +634,9 @@ def manifest(
                          "rows": count, "digest": None})  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
     for name in wanted:
-        path = Path(source) / f"{name}.parquet"
-        if path.exists():
-            rows.append({"table": name, "file": path.name, "format": "parquet",
-                         "rows": pq.ParquetFile(path).metadata.num_rows,
-                         "digest": file_digest(path) if digest else None})  # fmt: skip
+        file = Path(source) / f"{name}.parquet"
+        if file.exists():
+            rows.append({"table": name, "file": file.name, "format": "parquet",
+                         "rows": pq.ParquetFile(file).metadata.num_rows,
+                         "digest": file_digest(file) if digest else None})  # fmt: skip
     return pd.DataFrame(rows, columns=columns)

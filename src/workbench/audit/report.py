@@ -1,6 +1,6 @@
 """Tables and Plotly figures for the audit report.
 
-Everything here reads an :class:`~workbench.audit.core.AuditResult` and returns a pandas
+Everything here reads an :class:`~workbench.audit.AuditResult` and returns a pandas
 frame, a Plotly figure or plain text. Customers appear by id only; e-mail addresses are
 masked (``j***@example.com``) and names never appear.
 """
@@ -14,8 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from workbench import plots
-from workbench.audit.core import AuditResult
 from workbench.audit.duplicates import duplicate_metrics
+from workbench.audit.result import AuditResult
 from workbench.audit.rules import RULES
 
 __all__ = [
