@@ -226,7 +226,7 @@ def project(small_demo_dir, tmp_path_factory):
     uri = f"sqlite:///{base / 'mlruns' / 'mlflow.db'}"
     (base / "mlruns").mkdir()
     inputs = open_tables(small_demo_dir, tables=FEATURE_TABLES)
-    table = build_features(inputs, AS_OF)
+    table = build_features(inputs, CUTOFF)
     catalog.write_table(
         settings, "customer_features", table, stamp.with_extra(read_from=inputs.source)
     )
@@ -239,11 +239,11 @@ def project(small_demo_dir, tmp_path_factory):
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment("c360-test")
-    data = churn.prepare_data(small_demo_dir, AS_OF, FAST)
+    data = churn.prepare_data(small_demo_dir, CUTOFF, FAST)
     models = churn.train_models(data.training, FAST)
     with mlflow.start_run():
         decision = churn.register_and_gate(
-            models, data, registered_model="churn-classifier", min_auc_gain=0.0, as_of=AS_OF
+            models, data, registered_model="churn-classifier", min_auc_gain=0.0, as_of=CUTOFF
         )
     model, version, _ = churn.scoring_model(
         "churn-classifier", decision, list(data.scoring.columns)
