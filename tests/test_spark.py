@@ -24,7 +24,7 @@ from workbench.audit import scans as S
 from workbench.canonical import open_tables
 from workbench.features import build_features
 from workbench.loading import LoadError, load_tables
-from workbench.schema import parse_as_of, table_spec
+from workbench.schema import table_spec
 
 pytestmark = [
     pytest.mark.spark,
@@ -311,8 +311,8 @@ def test_audit_on_engine_quarantines_merges_and_reconciles(messy, tmp_path):
 
 
 def test_features_match_across_engines(small_demo_dir, spark, tmp_path):
-    duck = build_features(small_demo_dir, parse_as_of(AS_OF))
-    on_spark = build_features(f"file://{small_demo_dir}", parse_as_of(AS_OF), con=spark)
+    duck = build_features(small_demo_dir, AS_OF)
+    on_spark = build_features(f"file://{small_demo_dir}", AS_OF, con=spark)
     assert on_spark.attrs["source"] == f"file://{small_demo_dir}"
     assert len(duck) == 3_029 and duck.shape[1] >= 80, duck.shape
     assert_same_columns(duck, on_spark, what="features")
@@ -325,7 +325,7 @@ def test_frame_to_a_remote_uri_goes_through_the_session(small_demo_dir, spark, t
                                                         monkeypatch):  # fmt: skip
     """The branch for s3a:// and the like: an Arrow table handed to Spark, which writes.
     (A local folder pretends to be remote; pandas' Arrow-backed strings must survive.)"""
-    features = build_features(small_demo_dir, parse_as_of(AS_OF)).head(500)
+    features = build_features(small_demo_dir, AS_OF).head(500)
     assert any(isinstance(features[c].dtype, pd.StringDtype) for c in features.columns)
     monkeypatch.setattr(engines, "_local_folder", lambda location: None)
     target = engines.write_parquet(features, str(tmp_path / "remote"), spark)
