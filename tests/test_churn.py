@@ -13,8 +13,9 @@ from workbench import churn
 from workbench.canonical import open_tables
 from workbench.churn import explain, figures
 from workbench.features import FEATURE_TABLES, build_features
+from workbench.schema import parse_as_of
 
-AS_OF = "2026-06-30"
+AS_OF = parse_as_of("2026-06-30")  # parsed once, as a stage does
 FAST = churn.ChurnParams(cv_folds=0, n_estimators=120, early_stopping_rounds=20)
 
 
@@ -75,7 +76,7 @@ def shop() -> dict[str, pd.DataFrame]:
 def test_training_windows_end_at_as_of():
     w = churn.training_windows(AS_OF, churn.ChurnParams(horizon_days=90, lookback_days=365))
     assert str(w.snapshot.date()) == "2026-04-01"
-    assert w.label_end == pd.Timestamp(AS_OF, tz="UTC"), "the label window must end at as_of"
+    assert w.label_end == pd.Timestamp("2026-06-30", tz="UTC"), "the label window must end at as_of"
     assert str(w.lookback_start.date()) == "2025-04-01"
     assert list(w.table()["window"]) == ["activity (eligibility)", "features", "label"]
 
@@ -124,15 +125,15 @@ def test_feature_and_label_windows_never_overlap(shop):
 
 
 def test_churn_labels_rejects_features_of_another_date(shop):
-    features = build_features(shop, "2026-05-01")
-    windows = churn.label_windows("2026-04-01", horizon_days=90, lookback_days=365)
+    features = build_features(shop, parse_as_of("2026-05-01"))
+    windows = churn.label_windows(parse_as_of("2026-04-01"), horizon_days=90, lookback_days=365)
     with pytest.raises(ValueError, match="built as of 2026-05-01"):
         churn.churn_labels(features, pd.Index([]), windows)
 
 
 def test_nothing_to_label_is_a_clear_error(shop):
     with pytest.raises(ValueError, match="nothing to label"):
-        churn.point_in_time_set(shop, "2020-01-01", churn.ChurnParams())
+        churn.point_in_time_set(shop, parse_as_of("2020-01-01"), churn.ChurnParams())
 
 
 def test_scoring_features_are_as_of_and_active_only(shop):
@@ -140,7 +141,7 @@ def test_scoring_features_are_as_of_and_active_only(shop):
     # last completed orders before 2026-06-30: C1 05-01 (60 d), C2 02-01, C3 05-10 (51 d),
     # C4 04-01 (90 d), C5 03-20, C6 03-01
     assert sorted(scoring["customer_id"]) == ["C1", "C3"]
-    assert scoring.attrs["as_of"] == AS_OF
+    assert scoring.attrs["as_of"] == "2026-06-30"
 
 
 # --------------------------------------------------------------------------- own tables
@@ -233,6 +234,41 @@ def test_own_table_trains_and_explains(tmp_path):
     assert any("Contract: Month-to-month (raises risk)" in r for r in reasons["top_reasons"].sum())
 
 
+def test_prepare_data_takes_the_own_table_from_the_params(tmp_path):
+    path = tmp_path / "telco.csv"
+    _telco(120).to_csv(path, index=False)
+    params = churn.ChurnParams(
+        features_path=str(path), label_column="Churn", id_column="customerID"
+    )
+    assert params.own_table and not churn.ChurnParams().own_table
+    data = churn.prepare_data(None, AS_OF, params, source_label="own table")
+    assert data.training.mode == "custom_table" and data.training.id_column == "customerID"
+    assert data.source == str(path) and len(data.scoring) == 120 and data.manifest.empty
+    with pytest.raises(TypeError, match="prepare_data: as_of must be a pd.Timestamp"):
+        churn.prepare_data(None, "2026-06-30", params)
+
+
+def test_churn_params_hold_every_notebook_setting():
+    params = churn.ChurnParams(risk_medium=0.25, risk_high=0.8, target_threshold=0.6)
+    assert params.risk_edges == (0.25, 0.8)
+    flat = params.as_dict()
+    assert flat["risk_medium"] == 0.25 and flat["registered_model"] == "churn-classifier"
+    assert {"shap_check_rows", "beeswarm_points", "mlflow_evaluator", "min_auc_gain"} <= set(flat)
+    with pytest.raises(ValueError, match="ChurnParams: target_threshold must be a probability"):
+        churn.ChurnParams(target_threshold=1.5)
+    with pytest.raises(ValueError, match="ChurnParams: shap_check_rows must be a positive int"):
+        churn.ChurnParams(shap_check_rows=0)
+    with pytest.raises(ValueError, match="ChurnParams: id_column must be a non-empty text"):
+        churn.ChurnParams(id_column=" ")
+    with pytest.raises(ValueError, match="ChurnParams: mlflow_evaluator must be True or False"):
+        churn.ChurnParams(mlflow_evaluator="yes")
+
+
+def test_label_windows_take_a_parsed_cut_off():
+    with pytest.raises(TypeError, match="label_windows: as_of must be a pd.Timestamp"):
+        churn.label_windows("2026-04-01", horizon_days=90, lookback_days=365)
+
+
 def test_own_table_label_errors():
     table = _telco(50)
     with pytest.raises(
@@ -322,7 +358,7 @@ def test_risk_bands_and_shares():
         "high": pytest.approx(1 / 3),
     }
     with pytest.raises(ValueError, match="risk_edges"):
-        churn.ChurnParams(risk_edges=(0.7, 0.3))
+        churn.ChurnParams(risk_medium=0.7, risk_high=0.3)
 
 
 def test_winback_audience_is_opted_in_only():
@@ -564,7 +600,7 @@ def test_demo_auc_against_planted_churn(demo_dir):
     scoring = data.scoring
     probability = models.xgboost.predict_proba(scoring)[:, 1]
     future = pd.read_parquet(demo_dir / "_truth" / "future_orders.parquet")
-    end = pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=params.horizon_days)
+    end = pd.Timestamp("2026-06-30", tz="UTC") + pd.Timedelta(days=params.horizon_days)
     buyers = set(future.loc[future["ordered_at"] < end, "customer_id"])
     real = ~scoring["customer_id"].isin(buyers)
     truth = pd.read_parquet(demo_dir / "_truth" / "customers.parquet").set_index("customer_id")

@@ -20,8 +20,8 @@ from workbench.schema import TIMESTAMP_DTYPE, parse_as_of
 from workbench.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
-AS_OF = "2026-03-01"
-CUT = pd.Timestamp(AS_OF, tz="UTC")
+AS_OF = parse_as_of("2026-03-01")  # parsed once, as a stage does
+CUT = pd.Timestamp("2026-03-01", tz="UTC")
 
 
 _ts = ts
@@ -311,7 +311,11 @@ def test_inputs_fail_with_an_actionable_message(tiny):
     with pytest.raises(LoadError, match="orders.ordered_at must be a UTC timestamp"):
         F.build_features({"orders": naive}, AS_OF)
     with pytest.raises(ValueError, match="as_of: expected a date"):
-        F.build_features(tiny, "not a date")
+        parse_as_of("not a date")
+    with pytest.raises(TypeError, match="build_features: as_of must be a pd.Timestamp"):
+        F.build_features(tiny, "2026-03-01")  # text is parsed once, by the caller
+    with pytest.raises(ValueError, match="rfm_features: as_of must be a UTC midnight"):
+        F.rfm_features(tiny, CUT + pd.Timedelta(hours=6))
     with pytest.raises(ValueError, match="active_days .* must be smaller than churn_days"):
         F.FeatureParams(active_days=200)
     with pytest.raises(ValueError, match="email_windows must be increasing"):
@@ -405,8 +409,8 @@ def test_point_in_time_on_the_demo(small_demo_dir):
     """Cut-off in the middle of the history: changing, adding or dropping any order, line
     or event at or after it leaves every feature of every customer unchanged."""
     tables = load_tables(small_demo_dir, tables=list(F.FEATURE_TABLES)).tables
-    as_of = "2026-03-31"
-    cut = pd.Timestamp(as_of, tz="UTC")
+    as_of = parse_as_of("2026-03-31")
+    cut = pd.Timestamp("2026-03-31", tz="UTC")
     assert (tables["orders"]["ordered_at"] >= cut).sum() > 1000, "the test needs later orders"
     reference = F.build_features(tables, as_of)
     pd.testing.assert_frame_equal(F.build_features(_shift_after(tables, cut), as_of), reference)
@@ -415,8 +419,8 @@ def test_point_in_time_on_the_demo(small_demo_dir):
 
 def test_two_cut_offs_on_one_opened_source_have_the_same_columns(small_demo_dir):
     inputs = open_tables(small_demo_dir, con=ibis.duckdb.connect(), tables=F.FEATURE_TABLES)
-    early = F.build_features(inputs, "2025-12-31")
-    late = F.build_features(inputs, "2026-06-30")
+    early = F.build_features(inputs, parse_as_of("2025-12-31"))
+    late = F.build_features(inputs, parse_as_of("2026-06-30"))
     assert list(early.columns) == list(late.columns)
     assert len(early) < len(late), "customers who signed up in 2026 only appear later"
     assert inputs.kind == "parquet"
@@ -431,10 +435,10 @@ def test_reconciliation_and_pandas_cross_check_on_the_demo(demo_dir):
     with status completed, ordered_at < as_of and a customer id (raw demo data: the
     audit's duplicates included), amounts as recorded (outliers included), each customer
     once. The engine's RFM columns equal the pandas baseline exactly."""
-    as_of = "2026-06-30"
+    as_of = parse_as_of("2026-06-30")
     table = F.build_features(demo_dir, as_of)
     orders = pd.read_parquet(demo_dir / "orders.parquet")
-    done = orders[(orders["ordered_at"] < pd.Timestamp(as_of, tz="UTC"))
+    done = orders[(orders["ordered_at"] < pd.Timestamp("2026-06-30", tz="UTC"))
                   & orders["status"].eq("completed") & orders["customer_id"].notna()]  # fmt: skip
     assert table["customer_id"].is_unique
     assert round(table["monetary_total"].sum(), 2) == round(done["amount"].sum(), 2)
@@ -457,7 +461,7 @@ def test_feature_table_carries_the_persona_signal(demo_dir):
     from sklearn.metrics import adjusted_rand_score
     from sklearn.preprocessing import StandardScaler
 
-    table = F.build_features(demo_dir, "2026-06-30")
+    table = F.build_features(demo_dir, parse_as_of("2026-06-30"))
     truth = pd.read_parquet(demo_dir / "_truth" / "customers.parquet")
     merged = table.merge(truth[["customer_id", "persona"]], on="customer_id")
     columns = F.segmentation_columns(table)
@@ -482,7 +486,7 @@ def test_data_dictionary_and_summary(tiny, tmp_path):
     assert summary["engagement_tiers"]["Highly Engaged"] == 1
     assert summary["lifecycle_stages"]["new"] == 2
     settings = get_settings(root=tmp_path, data_dir=tmp_path / "data")
-    stamp = catalog.Stamp("features", parse_as_of(AS_OF), catalog.fingerprint(tmp_path / "raw"))
+    stamp = catalog.Stamp("features", AS_OF, catalog.fingerprint(tmp_path / "raw"))
     (path,) = catalog.write_table(settings, "customer_features", table, stamp)
     again, found = catalog.read_table(settings, "customer_features")
     pd.testing.assert_frame_equal(again, table, check_dtype=False)
@@ -506,6 +510,69 @@ def test_folder_sources_raw_csv_and_parquet(tiny, tmp_path):
     assert open_tables(parquet).kind == "parquet" and open_tables(csv).kind == "frames"
     pd.testing.assert_frame_equal(F.build_features(parquet, AS_OF), reference)
     pd.testing.assert_frame_equal(F.build_features(csv, AS_OF), reference, check_dtype=False)
+
+
+def test_run_builds_reconciles_and_writes_on_the_engine(tiny, tmp_path):
+    """The stage's one call: the same table as build_features, the input files, the
+    sections, the revenue check, and the table written where features_uri says."""
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    for name, frame in tiny.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    target = tmp_path / "lake" / "customer_features.parquet"
+    params = F.FeatureParams(features_uri=str(target))
+    built = F.run(folder, AS_OF, params, source_kind="raw")
+    pd.testing.assert_frame_equal(built.table, F.build_features(tiny, AS_OF))
+    assert built.engine == "duckdb" and built.source_kind == "raw"
+    assert built.read_from == str(folder.resolve())
+    assert built.manifest.set_index("table")["rows"].to_dict() == {
+        name: len(frame) for name, frame in tiny.items()
+    }
+    assert built.sections.set_index("section")["status"].eq("built").all()
+    # the revenue read straight from the orders and the feature table's total agree
+    check = built.reconciliation()
+    assert check["completed revenue (orders table)"] == F.completed_revenue(tiny, AS_OF)
+    assert check["sum of monetary_total (features)"] == check["completed revenue (orders table)"]
+    assert check["customers unique"] is True
+    assert built.written == [str(target)]
+    pd.testing.assert_frame_equal(pd.read_parquet(target), built.table, check_dtype=False)
+    # frames have no input files: an empty manifest with the same columns
+    framed = F.run(tiny, AS_OF)
+    assert framed.manifest.empty and list(framed.manifest.columns) == list(built.manifest.columns)
+    assert framed.written == []
+    with pytest.raises(TypeError, match="features.run: as_of must be a pd.Timestamp"):
+        F.run(tiny, "2026-03-01")
+
+
+def test_feature_params_hold_where_the_stage_runs():
+    params = F.FeatureParams(engine=" Spark ", spark_master="local[1]", source_uri="s3a://lake")
+    assert params.engine == "spark" and params.as_dict()["source_uri"] == "s3a://lake"
+    assert {"engine", "spark_master", "source_uri", "features_uri"} <= set(params.as_dict())
+    with pytest.raises(ValueError, match="FeatureParams: engine must be one of duckdb, spark"):
+        F.FeatureParams(engine="polars")
+    with pytest.raises(ValueError, match="FeatureParams: features_uri must be a text"):
+        F.FeatureParams(features_uri=None)
+
+
+def test_categories_are_asked_once_per_opened_source(tiny):
+    inputs = open_tables(tiny, tables=F.FEATURE_TABLES)
+    queries = []
+    execute = inputs.execute
+
+    def counting(expr):
+        queries.append(expr)
+        return execute(expr)
+
+    inputs.execute = counting
+    F.feature_sections(inputs)
+    first = len(queries)
+    F.feature_sections(inputs)
+    assert first > 0 and len(queries) == first, "the second plan must reuse the cached look-ups"
+    # another opened source asks again
+    other = open_tables(tiny, tables=F.FEATURE_TABLES)
+    other.execute = counting
+    F.feature_sections(other)
+    assert len(queries) > first
 
 
 # --------------------------------------------------------------------------- notebook

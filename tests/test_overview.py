@@ -58,6 +58,19 @@ def test_monthly_orders_count_revenue_of_completed_orders_before_as_of(tiny):
     assert len(last_two) == 2 and last_two["month"].min() == pd.Timestamp("2024-02-01")
 
 
+def test_completed_order_values_and_their_quantiles(tiny):
+    values = overview.completed_order_values(tiny["orders"], AS_OF)
+    assert values.tolist() == [10.0, 5.0, 7.0]  # o2 returned, o5 on as_of
+    summary = overview.order_value_summary(tiny["orders"], AS_OF).set_index("quantile")
+    assert summary.loc[0.5, "amount"] == 7.0 and summary.loc[1.0, "amount"] == 10.0
+
+
+def test_overview_params():
+    assert overview.OverviewParams().as_dict() == {"chart_months": 36}
+    with pytest.raises(ValueError, match="OverviewParams: chart_months must be a positive int"):
+        overview.OverviewParams(chart_months=True)
+
+
 def test_coverage_counts_rows_at_or_after_as_of(tiny):
     cov = overview.table_coverage(tiny, AS_OF).set_index("table")
     assert cov.loc["orders", "rows"] == 5

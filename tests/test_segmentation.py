@@ -13,8 +13,9 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from workbench import segmentation as S
 from workbench.features import build_features
+from workbench.schema import parse_as_of
 
-AS_OF = "2026-06-30"
+AS_OF = parse_as_of("2026-06-30")
 
 
 # --------------------------------------------------------------------------- tiny frames
@@ -121,6 +122,11 @@ def test_parameters_are_validated_with_the_name_and_value():
     with pytest.raises(ValueError, match="min_cluster_share must be in"):
         S.SegmentationParams(min_cluster_share=0.7)
     assert S.SegmentationParams(features=()).features == S.DEFAULT_FEATURES
+    # a notebook's list (papermill passes lists) becomes a tuple of trimmed names
+    assert S.SegmentationParams(features=[" recency_days", "share_*"]).features == (
+        "recency_days",
+        "share_*",
+    )
     assert S.SegmentationParams(k=12).k_values()[-1] == 12
     assert S.SegmentationParams(k_min=2, k_max=10).stability_ks(6) == [5, 6, 7]
     assert S.SegmentationParams(stability_all_k=True).stability_ks(6) == list(range(2, 11))
@@ -311,6 +317,37 @@ def test_stability_and_hierarchical_agree_on_clear_groups():
     ward = S.hierarchical_comparison(result.fits.Z, result.labels, 3, sample_size=90)
     assert ward.ari == pytest.approx(1.0) and len(ward.sample) == 90
     assert ward.linkage[-3, 2] < ward.cut_height < ward.linkage[-2, 2]
+
+
+def test_checks_use_the_results_own_parameters(tmp_path):
+    """The one-call checks give what the explicit calls give with the same settings."""
+    frame = _groups()
+    result = S.segment_customers(frame, _tiny_params(n_bootstrap=4, hierarchical_sample=90))
+    stability = S.stability_check(result)
+    explicit = S.bootstrap_stability(
+        result.inputs.X,
+        result.fits.pipelines,
+        result.fits.labels,
+        ks=result.params.stability_ks(result.k),
+        n_bootstrap=4,
+        pool_size=result.params.stability_sample,
+        random_state=0,
+        n_threads=1,
+    )
+    pd.testing.assert_frame_equal(stability.by_k, explicit.by_k)
+    assert list(stability.by_k["k"]) == [2, 3, 4] and stability.ari(3) == pytest.approx(1.0)
+    off = S.segment_customers(frame, _tiny_params(n_bootstrap=1))
+    assert S.stability_check(off) is None, "below 2 refits the check is off"
+    ward = S.hierarchical_check(result)
+    assert len(ward.sample) == 90 and ward.k == 3 and ward.ari == pytest.approx(1.0)
+    # personas: none beside a source without ground truth; read from _truth/ when there
+    assert S.persona_check(result.segments, tmp_path) is None
+    (tmp_path / "_truth").mkdir()
+    personas = "p" + result.segments["cluster"].astype("str")  # planted = the clusters found
+    truth = pd.DataFrame({"customer_id": result.segments["customer_id"], "persona": personas})
+    truth.to_parquet(tmp_path / "_truth" / "customers.parquet", index=False)
+    found = S.persona_check(result.segments, tmp_path)
+    assert found["ari"] == pytest.approx(1.0) and found["customers"] == 120
 
 
 # --------------------------------------------------------------------------- profiles and names

@@ -34,7 +34,7 @@ def rfm_pandas_case(data_dir: Path, work_dir: Path) -> dict:
     """Read the orders with pandas (the four columns RFM needs) and compute the RFM
     columns with :func:`workbench.features.rfm_pandas` (scores and segments included)."""
     orders = pd.read_parquet(Path(data_dir) / "orders.parquet", columns=_ORDER_COLUMNS)
-    rfm = rfm_pandas(orders, bench_config().as_of)
+    rfm = rfm_pandas(orders, parse_as_of(bench_config().as_of))
     return {
         "rows": int(len(rfm)),
         "rows_what": "customers with a completed order",

@@ -12,6 +12,7 @@ import pandas as pd
 
 from benchmarks.common import bench_config, shared_dir, stopwatch
 from workbench import churn
+from workbench.schema import parse_as_of
 
 __all__ = [
     "train_and_explain",
@@ -41,7 +42,7 @@ def train_and_explain(data_dir: Path, work_dir: Path) -> dict:
     params = churn.ChurnParams()
     times: dict[str, float] = {}
     with stopwatch(times, "prepare_s"):
-        data = churn.prepare_data(data_dir, bench_config().as_of, params)
+        data = churn.prepare_data(data_dir, parse_as_of(bench_config().as_of), params)
     with stopwatch(times, "train_s"):
         models = churn.train_models(data.training, params)
     with stopwatch(times, "explain_s"):
@@ -74,7 +75,7 @@ def prepare_model(data_dir: Path, work_dir: Path) -> dict:
     if (shared_dir(work_dir) / MODEL_FILE).exists():
         return {"prepared": False}
     params = churn.ChurnParams(cv_folds=0)
-    data = churn.prepare_data(data_dir, bench_config().as_of, params)
+    data = churn.prepare_data(data_dir, parse_as_of(bench_config().as_of), params)
     models = churn.train_models(data.training, params)
     _save_model(work_dir, models.xgboost, data.scoring)
     return {"prepared": True, "rows": int(len(data.scoring))}

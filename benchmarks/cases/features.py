@@ -7,6 +7,7 @@ from pathlib import Path
 
 from benchmarks.common import bench_config, shared_dir
 from workbench.features import build_features, rfm_features
+from workbench.schema import parse_as_of
 
 __all__ = ["build_features_case", "rfm_engine", "prepare_feature_table", "FEATURE_TABLE"]
 
@@ -17,7 +18,7 @@ FEATURE_TABLE = "customer_features.parquet"
 def build_features_case(data_dir: Path, work_dir: Path) -> dict:
     """Every feature section (RFM, lifecycle, e-mail, web, affinity, profile) as of the
     cut-off, returned as one pandas frame (nothing written)."""
-    features = build_features(data_dir, bench_config().as_of)
+    features = build_features(data_dir, parse_as_of(bench_config().as_of))
     return {
         "rows": int(len(features)),
         "rows_what": "customers",
@@ -30,7 +31,7 @@ def build_features_case(data_dir: Path, work_dir: Path) -> dict:
 def rfm_engine(data_dir: Path, work_dir: Path) -> dict:
     """Only the RFM columns, on the engine: the like-for-like counterpart of the pandas
     baseline (same rows, same values, scores and segments included)."""
-    rfm = rfm_features(data_dir, bench_config().as_of)
+    rfm = rfm_features(data_dir, parse_as_of(bench_config().as_of))
     return {
         "rows": int(len(rfm)),
         "rows_what": "customers with a completed order",
@@ -44,7 +45,7 @@ def prepare_feature_table(data_dir: Path, work_dir: Path) -> dict:
     target = shared_dir(work_dir) / FEATURE_TABLE
     if target.exists():
         return {"prepared": False}
-    features = build_features(data_dir, bench_config().as_of)
+    features = build_features(data_dir, parse_as_of(bench_config().as_of))
     target.parent.mkdir(parents=True, exist_ok=True)
     features.to_parquet(target, index=False)
     return {"prepared": True, "rows": int(len(features))}

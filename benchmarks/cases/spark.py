@@ -18,13 +18,14 @@ from pathlib import Path
 from benchmarks.common import bench_config, stopwatch
 from workbench import engines
 from workbench.features import build_features
+from workbench.schema import parse_as_of
 
 __all__ = ["features_duckdb_engine", "features_spark_engine"]
 
 
 def _build_and_write(data_dir: Path, work_dir: Path, con, times: dict[str, float]) -> dict:
     with stopwatch(times, "compute_s"):
-        features = build_features(data_dir, bench_config().as_of, con=con)
+        features = build_features(data_dir, parse_as_of(bench_config().as_of), con=con)
     with stopwatch(times, "write_s"):
         target = engines.write_parquet(features, Path(work_dir) / "customer_features.parquet", con)
     return {

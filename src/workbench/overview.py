@@ -2,10 +2,13 @@
 
 Everything here describes the data as it arrived (before the audit), so a user sees
 what they gave the workbench. Rows dated at or after ``as_of`` are counted, not hidden.
+Every function takes ``as_of`` as a parsed ``pd.Timestamp`` (UTC midnight,
+:func:`workbench.schema.parse_as_of`); the stage's one parameter is :class:`OverviewParams`.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -15,13 +18,45 @@ from workbench.loading import LoadedData
 from workbench.schema import TABLES
 
 __all__ = [
+    "OverviewParams",
     "table_coverage",
     "monthly_orders",
     "customer_mix",
     "activity_shares",
+    "completed_order_values",
     "order_value_summary",
     "overview_summary",
 ]
+
+
+@dataclass(frozen=True)
+class OverviewParams:
+    """What the overview shows.
+
+    Attributes
+    ----------
+    chart_months : int, default 36
+        The monthly charts show at most this many months before ``as_of`` (older rows
+        still count in the coverage table).
+
+    Examples
+    --------
+    >>> OverviewParams(chart_months=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: OverviewParams: chart_months must be a positive int, got 0
+    """
+
+    chart_months: int = 36
+
+    def __post_init__(self) -> None:
+        value = self.chart_months
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"OverviewParams: chart_months must be a positive int, got {value!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, e.g. for MLflow parameters."""
+        return asdict(self)
 
 
 def table_coverage(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -35,7 +70,9 @@ def table_coverage(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
             continue
         time_col = spec.time_column
         times = frame[time_col] if time_col and time_col in frame else None
-        has_times = times is not None and times.notna().any()
+        first, last, later = pd.NaT, pd.NaT, 0
+        if times is not None and times.notna().any():
+            first, last, later = times.min(), times.max(), int((times >= as_of).sum())
         canonical = [c for c in spec.columns if c in frame.columns]
         rows.append(
             {
@@ -43,9 +80,9 @@ def table_coverage(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
                 "present": True,
                 "rows": len(frame),
                 "columns": frame.shape[1],
-                "first": times.min() if has_times else pd.NaT,
-                "last": times.max() if has_times else pd.NaT,
-                "rows_at_or_after_as_of": int((times >= as_of).sum()) if has_times else 0,
+                "first": first,
+                "last": last,
+                "rows_at_or_after_as_of": later,
                 "missing_share": float(frame[canonical].isna().to_numpy().mean())
                 if len(frame) and canonical
                 else 0.0,
@@ -127,11 +164,14 @@ def activity_shares(data: LoadedData, as_of: pd.Timestamp) -> dict[str, float]:
     return out
 
 
+def completed_order_values(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """Amounts of the completed orders before ``as_of`` (missing amounts included)."""
+    return orders.loc[(orders["ordered_at"] < as_of) & orders["status"].eq("completed"), "amount"]
+
+
 def order_value_summary(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Quantiles of completed order values before ``as_of``."""
-    values = orders.loc[
-        (orders["ordered_at"] < as_of) & orders["status"].eq("completed"), "amount"
-    ].dropna()
+    values = completed_order_values(orders, as_of).dropna()
     quantiles = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0]
     if values.empty:
         return pd.DataFrame({"quantile": quantiles, "amount": np.nan})

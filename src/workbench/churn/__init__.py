@@ -23,13 +23,16 @@ The flow (each step a module):
 6. **Scoring** (:mod:`~workbench.churn.scoring`): the champion loaded by alias scores the
    customers: ``churn_scores.parquet``, risk bands and the opted-in win-back audience.
 
-:mod:`~workbench.churn.workflow` strings the steps together for the notebook.
+:mod:`~workbench.churn.workflow` strings the steps together for the notebook; every
+step takes ``as_of`` as a parsed ``pd.Timestamp`` (UTC midnight) and its settings from
+one :class:`ChurnParams`.
 
 Examples
 --------
 >>> from workbench import churn
+>>> from workbench.schema import parse_as_of
 >>> params = churn.ChurnParams(horizon_days=90, cv_folds=3)
->>> data = churn.prepare_data("data/raw", "2026-06-30", params)        # doctest: +SKIP
+>>> data = churn.prepare_data("data/raw", parse_as_of("2026-06-30"), params)  # doctest: +SKIP
 >>> models = churn.train_models(data.training, params)                 # doctest: +SKIP
 >>> models.holdout_metrics().loc["xgboost", "roc_auc"]                 # doctest: +SKIP
 0.89

@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from workbench.churn.model import original_columns
 from workbench.churn.reasons import describe_column, phrase
+from workbench.features import data_dictionary
 
 __all__ = [
     "Contributions",
@@ -173,8 +174,6 @@ def column_meanings(columns: list[str], *, point_in_time: bool = True) -> dict[s
     own columns are described by their name)."""
     if not point_in_time:
         return {c: describe_column(c) for c in columns}
-    from workbench.features import data_dictionary
-
     dictionary = data_dictionary(pd.DataFrame(columns=columns))
     return dict(zip(dictionary["column"], dictionary["meaning"], strict=True))
 

@@ -24,8 +24,7 @@ import pandas as pd
 
 from workbench.canonical import open_tables
 from workbench.churn.params import ChurnParams
-from workbench.features import FEATURE_TABLES, build_features
-from workbench.schema import parse_as_of
+from workbench.features import FEATURE_TABLES, build_features, check_as_of
 
 __all__ = [
     "LabelWindows",
@@ -127,18 +126,17 @@ class TrainingSet:
         return float(self.labels.mean()) if len(self.labels) else float("nan")
 
 
-def label_windows(
-    snapshot: str | pd.Timestamp, *, horizon_days: int, lookback_days: int
-) -> LabelWindows:
-    """The activity, feature and label windows of a snapshot date.
+def label_windows(snapshot: pd.Timestamp, *, horizon_days: int, lookback_days: int) -> LabelWindows:
+    """The activity, feature and label windows of a snapshot date (a UTC midnight).
 
     Examples
     --------
-    >>> w = label_windows("2026-04-01", horizon_days=90, lookback_days=365)
+    >>> from workbench.schema import parse_as_of
+    >>> w = label_windows(parse_as_of("2026-04-01"), horizon_days=90, lookback_days=365)
     >>> str(w.label_end.date()), str(w.lookback_start.date())
     ('2026-06-30', '2025-04-01')
     """
-    s = parse_as_of(snapshot)
+    s = check_as_of(snapshot, "label_windows")
     for name, value in (("horizon_days", horizon_days), ("lookback_days", lookback_days)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"label_windows: {name} must be a positive int, got {value!r}")
@@ -151,17 +149,17 @@ def label_windows(
     )
 
 
-def training_windows(as_of: str | pd.Timestamp, params: ChurnParams) -> LabelWindows:
+def training_windows(as_of: pd.Timestamp, params: ChurnParams) -> LabelWindows:
     """Windows of the training snapshot ``as_of - horizon_days``: the label window ends
     exactly at ``as_of``, so every label is observed with data before ``as_of``."""
-    as_of = parse_as_of(as_of)
+    check_as_of(as_of, "training_windows")
     snapshot = as_of - pd.Timedelta(days=params.horizon_days)
     return label_windows(
         snapshot, horizon_days=params.horizon_days, lookback_days=params.lookback_days
     )
 
 
-def completed_buyers(source: Any, start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.Index:
+def completed_buyers(source: Any, start: pd.Timestamp, end: pd.Timestamp) -> pd.Index:
     """Ids of customers with a completed order in ``[start, end)``.
 
     Parameters
@@ -169,7 +167,7 @@ def completed_buyers(source: Any, start: str | pd.Timestamp, end: str | pd.Times
     source : folder, LoadedData, mapping of frames or CanonicalTables
         Anything :func:`workbench.canonical.open_tables` accepts (pass the opened
         :class:`~workbench.canonical.CanonicalTables` to reuse its engine).
-    start, end : str or Timestamp
+    start, end : Timestamp
         The label window (UTC midnights).
 
     Returns
@@ -177,7 +175,8 @@ def completed_buyers(source: Any, start: str | pd.Timestamp, end: str | pd.Times
     pandas.Index
         Sorted distinct customer ids (strings).
     """
-    start, end = parse_as_of(start), parse_as_of(end)
+    check_as_of(start, "completed_buyers")
+    check_as_of(end, "completed_buyers")
     if end <= start:
         raise ValueError(
             f"completed_buyers: end ({end.date()}) must be after start ({start.date()})"
@@ -218,7 +217,8 @@ def churn_labels(
     Examples
     --------
     >>> f = pd.DataFrame({"customer_id": ["a", "b", "c"], "recency_days": [10.0, 400.0, None]})
-    >>> w = label_windows("2026-04-01", horizon_days=90, lookback_days=365)
+    >>> from workbench.schema import parse_as_of
+    >>> w = label_windows(parse_as_of("2026-04-01"), horizon_days=90, lookback_days=365)
     >>> churn_labels(f, pd.Index(["b"]), w)["churned"].tolist()
     [True, <NA>, <NA>]
     """
@@ -228,8 +228,8 @@ def churn_labels(
             f"churn_labels: the feature table has no column(s) {', '.join(missing)}; "
             "build it with workbench.features.build_features"
         )
-    built = features.attrs.get("as_of")
-    if built is not None and parse_as_of(built) != windows.snapshot:
+    built = features.attrs.get("as_of")  # build_features records the date as text
+    if built is not None and built != str(windows.snapshot.date()):
         raise ValueError(
             f"churn_labels: the features were built as of {built}, but the label window starts "
             f"at {windows.snapshot.date()}; build them as of the snapshot date"
@@ -248,7 +248,7 @@ def churn_labels(
 
 
 def point_in_time_set(
-    source: Any, as_of: str | pd.Timestamp, params: ChurnParams | None = None
+    source: Any, as_of: pd.Timestamp, params: ChurnParams | None = None
 ) -> TrainingSet:
     """Features as of ``as_of - horizon_days`` and labels from ``[as_of - horizon_days, as_of)``.
 
@@ -257,8 +257,8 @@ def point_in_time_set(
     source : folder, LoadedData, mapping of frames or CanonicalTables
         The canonical tables (open them once with :func:`workbench.canonical.open_tables`
         and pass the result to also build the scoring features).
-    as_of : str or Timestamp
-        The run's cut-off; nothing on or after it is read.
+    as_of : Timestamp
+        The run's cut-off (a UTC midnight); nothing on or after it is read.
     params : ChurnParams, optional
 
     Returns
@@ -308,7 +308,7 @@ def point_in_time_set(
 
 
 def scoring_features(
-    source: Any, as_of: str | pd.Timestamp, params: ChurnParams | None = None
+    source: Any, as_of: pd.Timestamp, params: ChurnParams | None = None
 ) -> pd.DataFrame:
     """Features as of ``as_of`` of the customers to score: those with a completed order in
     the ``lookback_days`` before ``as_of`` (the population the model was trained on)."""

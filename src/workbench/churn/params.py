@@ -1,7 +1,9 @@
 """Parameters of the churn stage: label windows, models, threshold, risk bands, registry.
 
-Every number a data scientist may want to change is a field of :class:`ChurnParams`;
-the notebook's parameters cell maps one to one onto these fields.
+Every number a data scientist may want to change is a field of :class:`ChurnParams`, and
+so is every other parameter of the stage's notebook (an own feature table, the audience
+threshold, the registry gate, the size of the explanation checks): the notebook's
+parameters cell maps onto these fields by name.
 """
 
 from __future__ import annotations
@@ -58,14 +60,35 @@ class ChurnParams:
     decision_threshold : float, default 0.0
         Probability above which a customer is predicted to churn in the confusion
         matrix; 0 chooses the threshold that maximises F1 on the validation split.
-    risk_edges : tuple of float, default (0.3, 0.7)
-        Band edges: low < 0.3 ≤ medium < 0.7 ≤ high.
+    risk_medium, risk_high : float, default 0.3, 0.7
+        Band edges (:attr:`risk_edges`): low below ``risk_medium`` ≤ medium below
+        ``risk_high`` ≤ high.
     n_jobs : int, default 1
         Threads of XGBoost. One is fastest on a busy shared machine (OpenMP threads that
         wait for a core spin, measured 9× slower with 2 threads under load); 2 helps on
         large tables when both cores are free.
     random_state : int, default 7
         Seed of every split and model.
+    features_path : str, default ""
+        A user's own customer-level CSV or Parquet table to train and explain on instead
+        of the point-in-time labels of the canonical tables (:attr:`own_table`).
+    label_column : str, default "churned"
+        With ``features_path``: the label column (bool, 0/1, yes/no, churned/retained).
+    id_column : str, default "customer_id"
+        With ``features_path``: the customer id column (never a model input).
+    target_threshold : float, default 0.7
+        Win-back audience: opted-in customers scored at or above this probability.
+    registered_model : str, default :data:`REGISTERED_MODEL`
+        Name of the model in the MLflow registry.
+    min_auc_gain : float, default 0.0
+        A new version becomes champion when its holdout ROC-AUC reaches the champion's on
+        the same holdout plus this.
+    mlflow_evaluator : bool, default False
+        Score both versions at the gate with ``mlflow.models.evaluate`` (its plots; slower).
+    shap_check_rows : int, default 500
+        Customers on which XGBoost's native contributions are checked against SHAP.
+    beeswarm_points : int, default 2000
+        Customers drawn in the beeswarm figure.
 
     Examples
     --------
@@ -94,9 +117,19 @@ class ChurnParams:
     baseline_c: float = 1.0
     max_categories: int = 20
     decision_threshold: float = 0.0
-    risk_edges: tuple[float, float] = (0.3, 0.7)
+    risk_medium: float = 0.3
+    risk_high: float = 0.7
     n_jobs: int = 1
     random_state: int = 7
+    features_path: str = ""
+    label_column: str = "churned"
+    id_column: str = "customer_id"
+    target_threshold: float = 0.7
+    registered_model: str = REGISTERED_MODEL
+    min_auc_gain: float = 0.0
+    mlflow_evaluator: bool = False
+    shap_check_rows: int = 500
+    beeswarm_points: int = 2000
 
     def __post_init__(self) -> None:
         for name in (
@@ -107,6 +140,8 @@ class ChurnParams:
             "early_stopping_rounds",
             "max_categories",
             "n_jobs",
+            "shap_check_rows",
+            "beeswarm_points",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -128,13 +163,35 @@ class ChurnParams:
                 "ChurnParams: decision_threshold must be in [0, 1) (0 = maximise F1), "
                 f"got {self.decision_threshold!r}"
             )
-        edges = tuple(float(e) for e in self.risk_edges)
-        if len(edges) != 2 or not 0 < edges[0] < edges[1] < 1:
+        edges = (self.risk_medium, self.risk_high)
+        if not all(_is_number(e) for e in edges) or not 0 < edges[0] < edges[1] < 1:
             raise ValueError(
-                "ChurnParams: risk_edges must be two increasing probabilities in (0, 1), "
-                f"e.g. (0.3, 0.7); got {self.risk_edges!r}"
+                "ChurnParams: risk_medium and risk_high (the risk_edges) must be two "
+                "increasing probabilities in (0, 1), e.g. 0.3 and 0.7; "
+                f"got {self.risk_medium!r} and {self.risk_high!r}"
             )
-        object.__setattr__(self, "risk_edges", edges)
+        if not _is_number(self.target_threshold) or not 0 <= self.target_threshold <= 1:
+            raise ValueError(
+                "ChurnParams: target_threshold must be a probability in [0, 1], "
+                f"got {self.target_threshold!r}"
+            )
+        if not _is_number(self.min_auc_gain) or not -1 < self.min_auc_gain < 1:
+            raise ValueError(
+                f"ChurnParams: min_auc_gain must be a number in (-1, 1), got {self.min_auc_gain!r}"
+            )
+        for name in ("label_column", "id_column", "registered_model"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"ChurnParams: {name} must be a non-empty text, got {value!r}")
+        if not isinstance(self.features_path, str):
+            raise ValueError(
+                "ChurnParams: features_path must be a text (empty for the canonical tables), "
+                f"got {self.features_path!r}"
+            )
+        if not isinstance(self.mlflow_evaluator, bool):
+            raise ValueError(
+                f"ChurnParams: mlflow_evaluator must be True or False, got {self.mlflow_evaluator!r}"
+            )
         if not isinstance(self.baseline_c, int | float) or self.baseline_c <= 0:
             raise ValueError(f"ChurnParams: baseline_c must be positive, got {self.baseline_c!r}")
         for name in ("min_child_weight", "reg_lambda"):
@@ -142,6 +199,20 @@ class ChurnParams:
             if not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"ChurnParams: {name} must be a number >= 0, got {value!r}")
 
+    @property
+    def risk_edges(self) -> tuple[float, float]:
+        """The risk band edges ``(risk_medium, risk_high)`` as floats."""
+        return (float(self.risk_medium), float(self.risk_high))
+
+    @property
+    def own_table(self) -> bool:
+        """True when the stage trains on the user's table (``features_path``)."""
+        return bool(self.features_path)
+
     def as_dict(self) -> dict[str, Any]:
         """Plain values (lists for tuples), e.g. for MLflow parameters."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -148,8 +148,8 @@ def phrase(
         yes, no = _FLAGS[column]
         words = pd.Series(np.where(numbers > 0.5, yes, no), index=values.index, dtype="object")
         return words.where(numbers.notna(), f"{name} not recorded")
-    template, missing = _template(column, name)
-    out = numbers.map(lambda v: template(v) if v == v else "")
+    say, missing = _template(column, name)
+    out = numbers.map(lambda v: say(v) if v == v else "")
     one = numbers == 1
     if one.any():
         out[one] = out[one].map(_singular)

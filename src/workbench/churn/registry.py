@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from workbench.churn.evaluate import classification_metrics
 from workbench.churn.params import CHALLENGER, CHAMPION, REGISTERED_MODEL
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "load_model",
     "model_uri",
     "current_user",
+    "mlflow_module",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,9 @@ TRUSTED_TYPES = [
 _TAG = "workbench"
 
 
-def _mlflow():
+def mlflow_module() -> Any:
+    """The ``mlflow`` module, imported on first use (it takes seconds) with synchronous
+    logging and without its import warnings."""
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -136,12 +140,14 @@ def model_input(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
 def model_signature(pipeline: Pipeline):
     """Signature of the churn pipeline: every input optional (double or string); the
     output is ``predict_proba`` (retained, churned) per row."""
-    _mlflow()
+    mlflow_module()
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema, TensorSpec
 
     prep = pipeline.named_steps["frame"]
-    inputs = [ColSpec("double", c, required=False) for c in prep.numeric_]
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec("double", c, required=False) for c in prep.numeric_
+    ]
     inputs += [ColSpec("string", c, required=False) for c in prep.categorical_]
     outputs = Schema([TensorSpec(np.dtype("float32"), (-1, 2), "probabilities")])
     return ModelSignature(inputs=Schema(inputs), outputs=outputs)
@@ -197,7 +203,7 @@ def log_churn_model(
     -------
     (ModelInfo, version or None)
     """
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     with _quiet_mlflow():
         info = mlflow.sklearn.log_model(
             pipeline,
@@ -228,7 +234,7 @@ def load_model(
     """Load a registered version (by alias, default ``champion``, or by version) as the
     scikit-learn pipeline: ``load_model().predict_proba(features)[:, 1]`` scores a raw
     feature frame."""
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     uri = model_uri(name, alias=alias if version is None else None, version=version)
     return mlflow.sklearn.load_model(uri)
 
@@ -354,7 +360,7 @@ def gate_decision(
     >>> gate_decision({"roc_auc": 0.7}, None)
     (True, 'no champion yet')
     """
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     from mlflow.models import MetricThreshold
     from mlflow.models.evaluation.validation import ModelValidationFailedException
 
@@ -389,9 +395,7 @@ def score_version(
     """Load ``models:/name/version`` from the registry, score ``X`` and return the holdout
     metrics of :func:`workbench.churn.evaluate.classification_metrics` (logged to the
     active run with ``prefix`` when there is one). The default evaluation of the gate."""
-    from workbench.churn.evaluate import classification_metrics
-
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     model = load_model(name, alias=None, version=version)
     metrics = classification_metrics(y, model.predict_proba(X)[:, 1])
     if mlflow.active_run() is not None:
@@ -410,7 +414,7 @@ def evaluate_version(
     version (about 3 s each evaluation on an idle 2-core machine, 12 s on a busy one), so
     the gate uses it only when asked (``evaluate=evaluate_version``).
     """
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     data = X.assign(**{"__churned__": np.asarray(y, dtype=bool)})
     with _quiet_mlflow():
         result = mlflow.models.evaluate(

@@ -17,19 +17,20 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from workbench.canonical import open_tables
 from workbench.churn import explain, registry
 from workbench.churn.labels import TrainingSet, point_in_time_set, scoring_features
 from workbench.churn.model import ChurnModels
 from workbench.churn.params import CHAMPION, ChurnParams
 from workbench.churn.scoring import risk_band_shares, scores_table
 from workbench.churn.table import custom_training_set
+from workbench.features import FEATURE_TABLES, check_as_of, input_manifest
 
 __all__ = [
     "ChurnData",
@@ -91,60 +92,54 @@ class ChurnData:
 
 def prepare_data(
     source: Any,
-    as_of: str | pd.Timestamp,
+    as_of: pd.Timestamp,
     params: ChurnParams | None = None,
     *,
-    features_path: str | Path = "",
-    label_column: str = "churned",
-    id_column: str = "customer_id",
     source_label: str = "",
 ) -> ChurnData:
     """The training set and the customers to score.
 
-    With ``features_path`` the user's table is read (:func:`custom_training_set`) and
-    ``source`` is ignored; otherwise ``source`` (a folder, loaded tables or
-    :class:`~workbench.canonical.CanonicalTables`, see
-    :meth:`workbench.stage.Stage.canonical_source`)
-    is labelled point in time (:func:`point_in_time_set`) and the customers active before
-    ``as_of`` are scored.
+    With ``params.features_path`` the user's table is read (:func:`custom_training_set`,
+    with ``params.label_column`` and ``params.id_column``) and ``source`` is ignored;
+    otherwise ``source`` (a folder, loaded tables or
+    :class:`~workbench.canonical.CanonicalTables`: what the stage's input is) is labelled
+    point in time (:func:`point_in_time_set`) and the customers active before ``as_of``
+    are scored.
+
+    Parameters
+    ----------
+    source : folder, LoadedData, mapping of frames or CanonicalTables
+        The canonical tables (ignored with ``params.features_path``).
+    as_of : Timestamp
+        The cut-off, a UTC midnight (:func:`workbench.schema.parse_as_of`).
+    params : ChurnParams, optional
+    source_label : str, optional
+        How the report names the source (e.g. ``clean``); default where it was read.
     """
     params = params or ChurnParams()
-    if features_path:
-        training = custom_training_set(features_path, label_column, id_column=id_column)
-        columns = [c for c in training.features.columns if c != id_column]
+    check_as_of(as_of, "prepare_data")
+    if params.own_table:
+        training = custom_training_set(
+            params.features_path, params.label_column, id_column=params.id_column
+        )
+        columns = [c for c in training.features.columns if c != params.id_column]
         return ChurnData(
             training=training,
             scoring=training.features,
-            source=str(features_path),
+            source=params.features_path,
             meanings=explain.column_meanings(columns, point_in_time=False),
         )
-    from workbench.canonical import open_tables
-    from workbench.features import FEATURE_TABLES
-
     inputs = open_tables(source, tables=FEATURE_TABLES)
     _quiet(inputs)
     training = point_in_time_set(inputs, as_of, params)
     scoring = scoring_features(inputs, as_of, params)
-    manifest = _manifest(source)
     return ChurnData(
         training=training,
         scoring=scoring,
         source=source_label or str(getattr(inputs, "source", source)),
-        manifest=manifest,
+        manifest=input_manifest(source, FEATURE_TABLES),
         meanings=explain.column_meanings(list(scoring.columns)),
     )
-
-
-def _manifest(source: Any) -> pd.DataFrame:
-    from workbench.canonical import manifest
-    from workbench.features import FEATURE_TABLES
-    from workbench.loading import LoadedData
-
-    if isinstance(source, str | Path):
-        return manifest(Path(source), FEATURE_TABLES)
-    if isinstance(source, LoadedData):
-        return manifest(source, FEATURE_TABLES)
-    return pd.DataFrame(columns=["table", "file", "format", "rows", "digest"])
 
 
 def _quiet(inputs: Any) -> None:
@@ -187,7 +182,7 @@ def register_and_gate(
     *,
     registered_model: str,
     min_auc_gain: float,
-    as_of: str | pd.Timestamp,
+    as_of: pd.Timestamp,
     importance: pd.DataFrame | None = None,
     who: str | None = None,
     mlflow_evaluator: bool = False,
@@ -198,9 +193,9 @@ def register_and_gate(
     versions with :func:`mlflow.models.evaluate` instead of the stage's metrics). Records
     the decision as run tags and metrics (``gate.*``) and the SHAP importance as a run
     artefact."""
-    mlflow = registry._mlflow()
+    mlflow = registry.mlflow_module()
     tags = {
-        "workbench.as_of": str(pd.Timestamp(as_of).date()),
+        "workbench.as_of": str(check_as_of(as_of, "register_and_gate").date()),
         "workbench.mode": data.training.mode,
         "workbench.holdout_roc_auc": round(
             float(models.holdout_metrics().loc["xgboost", "roc_auc"]), 6
@@ -221,6 +216,8 @@ def register_and_gate(
     _, version = registry.log_churn_model(
         models.xgboost, models.X_holdout, registered_model=registered_model, tags=tags
     )
+    if version is None:  # only when no registered_model name is given
+        raise ValueError("register_and_gate: registered_model must name the registry model")
     client = mlflow.MlflowClient()
     decision = registry.promote_if_better(
         client,
@@ -256,7 +253,7 @@ def scoring_model(
     """The champion loaded back by alias — or, when the champion cannot read the frame to
     score (its inputs are missing), the new version. Returns the pipeline, the version
     used and a sentence saying which and why."""
-    client = registry._mlflow().MlflowClient()
+    client = registry.mlflow_module().MlflowClient()
     champion = registry.alias_version(client, registered_model, CHAMPION)
     if champion is not None:
         model = registry.load_model(registered_model, alias=CHAMPION)
@@ -351,7 +348,6 @@ def churn_summary(
     *,
     params: ChurnParams,
     audience_size: int,
-    target_threshold: float,
     scored_with: str,
     importance: pd.DataFrame | None = None,
     shap_check: dict[str, float] | None = None,
@@ -402,7 +398,7 @@ def churn_summary(
         "scored_with": scored_with,
         "risk_edges": list(params.risk_edges),
         "risk_bands": risk_band_shares(scores),
-        "target_threshold": target_threshold,
+        "target_threshold": params.target_threshold,
         "audience_size": int(audience_size),
         "top_features": [] if importance is None else importance["feature"].head(5).tolist(),
         "shap_check": shap_check or {},

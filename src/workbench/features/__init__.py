@@ -10,10 +10,13 @@ in memory by default; Spark through ``ibis.pyspark.connect``), reading canonical
 Parquet directly or registered pandas frames; the per-customer derivations (scores,
 segments, tiers, stages) run in pandas on the aggregated table.
 
-Main entry points: :func:`build_features` (pass tables opened once with
-:func:`workbench.canonical.open_tables` to build at several dates), :func:`feature_sections`, :func:`data_dictionary`,
-:func:`feature_summary`, and the RFM-only pair for
-cross-checks and benchmarks: :func:`rfm_features` (engine) and :func:`rfm_pandas`.
+Main entry points: :func:`run` (the stage in one call: engine, tables, build,
+reconciliation), :func:`build_features` (pass tables opened once with
+:func:`workbench.canonical.open_tables` to build at several dates),
+:func:`feature_sections`, :func:`data_dictionary`, :func:`feature_summary`, and the
+RFM-only pair for cross-checks and benchmarks: :func:`rfm_features` (engine) and
+:func:`rfm_pandas`. Every function takes ``as_of`` as a parsed ``pd.Timestamp`` (UTC
+midnight, :func:`workbench.schema.parse_as_of`); :func:`check_as_of` refuses anything else.
 
 Customers included
     Those who signed up before ``as_of`` and every customer id with an order of any
@@ -56,6 +59,7 @@ from workbench.features.params import (
     RFM_SEGMENT_GRID,
     RFM_SEGMENTS,
     FeatureParams,
+    check_as_of,
 )
 from workbench.features.report import (
     data_dictionary,
@@ -66,6 +70,7 @@ from workbench.features.report import (
     rfm_segment_table,
     segmentation_columns,
 )
+from workbench.features.workflow import FeatureRun, input_manifest, run
 
 __all__ = [
     "ENGAGEMENT_TIERS",
@@ -77,8 +82,10 @@ __all__ = [
     "RFM_SEGMENT_GRID",
     "SECTIONS",
     "FeatureParams",
+    "FeatureRun",
     "age_band",
     "build_features",
+    "check_as_of",
     "completed_revenue",
     "data_dictionary",
     "days_before",
@@ -87,6 +94,7 @@ __all__ = [
     "feature_expression",
     "feature_sections",
     "feature_summary",
+    "input_manifest",
     "lifecycle_rules",
     "lifecycle_stage",
     "quintile_score",
@@ -96,5 +104,6 @@ __all__ = [
     "rfm_scores",
     "rfm_segment",
     "rfm_segment_table",
+    "run",
     "segmentation_columns",
 ]

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from workbench.features import derive
-from workbench.features.params import FeatureParams
-from workbench.schema import parse_as_of
+from workbench.features.params import FeatureParams, check_as_of
 
 __all__ = ["rfm_pandas", "RFM_COLUMNS"]
 
@@ -32,7 +31,7 @@ RFM_COLUMNS = (
 
 
 def rfm_pandas(
-    orders: pd.DataFrame, as_of: str | pd.Timestamp, *, params: FeatureParams | None = None
+    orders: pd.DataFrame, as_of: pd.Timestamp, *, params: FeatureParams | None = None
 ) -> pd.DataFrame:
     """RFM values, scores and segments of customers with a completed order before ``as_of``.
 
@@ -46,8 +45,8 @@ def rfm_pandas(
     orders : DataFrame
         Canonical orders (``customer_id``, ``ordered_at`` UTC, ``amount``; ``status``
         optional, default completed). Not modified.
-    as_of : str or Timestamp
-        Cut-off date.
+    as_of : Timestamp
+        Cut-off, a UTC midnight (:func:`workbench.schema.parse_as_of`).
     params : FeatureParams, optional
         Only ``money_decimals`` is used.
 
@@ -63,13 +62,14 @@ def rfm_pandas(
     ...     "ordered_at": pd.to_datetime(["2026-01-01", "2026-01-11", "2026-01-21"], utc=True),
     ...     "amount": [10.0, 20.0, 5.0],
     ... })
-    >>> rfm_pandas(orders, "2026-01-31")[["customer_id", "recency_days", "monetary_total"]]
+    >>> as_of = pd.Timestamp("2026-01-31", tz="UTC")  # what parse_as_of("2026-01-31") gives
+    >>> rfm_pandas(orders, as_of)[["customer_id", "recency_days", "monetary_total"]]
       customer_id  recency_days  monetary_total
     0           a          20.0            30.0
     1           b          10.0             5.0
     """
     params = params or FeatureParams()
-    as_of = parse_as_of(as_of)
+    check_as_of(as_of, "rfm_pandas")
     keep = (orders["ordered_at"] < as_of) & orders["customer_id"].notna()
     if "status" in orders.columns:
         keep &= orders["status"].eq("completed")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,9 @@ import pandas as pd
 from workbench.canonical import CanonicalTables, open_tables
 from workbench.features import derive
 from workbench.features import expressions as ex
-from workbench.features.params import FEATURE_TABLES, FeatureParams
+from workbench.features.baseline import RFM_COLUMNS
+from workbench.features.params import FEATURE_TABLES, FeatureParams, check_as_of
 from workbench.loading import LoadedData
-from workbench.schema import parse_as_of
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -131,18 +132,25 @@ def _plan(inputs: CanonicalTables, params: FeatureParams) -> _Plan:
     return plan
 
 
+#: Categories of each opened source (they do not depend on ``as_of``), so that building
+#: at several dates on one :class:`CanonicalTables` asks the engine once. Keyed by the
+#: identity of the opened tables; an entry goes when its tables are garbage-collected.
+_CATEGORIES: dict[tuple[int, int], tuple[tuple[str, ...], bool]] = {}
+
+
 def _categories(inputs: CanonicalTables, limit: int) -> tuple[list[str], bool]:
-    """Categories with the most products (ties by name), cached per source."""
-    key = f"categories:{limit}"
-    if key not in inputs._cache:
+    """Categories with the most products (ties by name), cached per opened source."""
+    key = (id(inputs), limit)
+    if key not in _CATEGORIES:
         p = inputs.tables["products"]
         p = p.filter(p.category.notnull())
         counts = (
             p.group_by("category").aggregate(n=p.count()).order_by([ibis.desc("n"), "category"])
         )
         names = inputs.execute(counts)["category"].astype("str").tolist()
-        inputs._cache[key] = (sorted(names[:limit]), len(names) > limit)
-    cats, pooled = inputs._cache[key]
+        _CATEGORIES[key] = (tuple(sorted(names[:limit])), len(names) > limit)
+        weakref.finalize(inputs, _CATEGORIES.pop, key, None)
+    cats, pooled = _CATEGORIES[key]
     return list(cats), pooled
 
 
@@ -163,7 +171,7 @@ def feature_sections(
 
 def rfm_features(
     source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
-    as_of: str | pd.Timestamp,
+    as_of: pd.Timestamp,
     *,
     params: FeatureParams | None = None,
     con: BaseBackend | None = None,
@@ -172,10 +180,8 @@ def rfm_features(
     computed on the engine — the like-for-like counterpart of :func:`rfm_pandas` (same
     rows, same values) for cross-checks and benchmarks.
     """
-    from workbench.features.baseline import RFM_COLUMNS
-
     params = params or FeatureParams()
-    as_of = parse_as_of(as_of)
+    check_as_of(as_of, "rfm_features")
     inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     o = inputs.tables["orders"]
     done = o.filter(
@@ -202,7 +208,7 @@ def rfm_features(
 
 def completed_revenue(
     source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
-    as_of: str | pd.Timestamp,
+    as_of: pd.Timestamp,
     *,
     params: FeatureParams | None = None,
     con: BaseBackend | None = None,
@@ -214,10 +220,11 @@ def completed_revenue(
     a customer id, amounts as recorded, rounded to ``money_decimals``.
     """
     params = params or FeatureParams()
+    check_as_of(as_of, "completed_revenue")
     inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     o = inputs.tables["orders"]
     o = o.filter(
-        o.ordered_at < ibis.literal(parse_as_of(as_of)),
+        o.ordered_at < ibis.literal(as_of),
         o.customer_id.notnull(),
         o.status == "completed",
     )
@@ -277,7 +284,8 @@ def feature_expression(
     table is too big for pandas. Columns are the engine-side aggregates, before the
     pandas derivations of :func:`build_features`."""
     params = params or FeatureParams()
-    universe, parts = _sections(inputs, parse_as_of(as_of), params, _plan(inputs, params))
+    check_as_of(as_of, "feature_expression")
+    universe, parts = _sections(inputs, as_of, params, _plan(inputs, params))
     return _join_all(universe, list(parts.values()))
 
 
@@ -313,7 +321,7 @@ def _execute(
 
 def build_features(
     source: str | Path | LoadedData | Mapping[str, pd.DataFrame] | CanonicalTables,
-    as_of: str | pd.Timestamp,
+    as_of: pd.Timestamp,
     *,
     params: FeatureParams | None = None,
     con: BaseBackend | None = None,
@@ -326,9 +334,9 @@ def build_features(
         Canonical tables (see :func:`workbench.canonical.open_tables`). A folder of canonical Parquet is
         read by the engine directly; pass :class:`CanonicalTables` to build several
         cut-off dates on the same opened source.
-    as_of : str or Timestamp
-        Cut-off (UTC midnight, :func:`workbench.stage.parse_as_of`); only rows strictly
-        before it are used.
+    as_of : Timestamp
+        Cut-off, a UTC midnight (parsed once by :func:`workbench.schema.parse_as_of`);
+        only rows strictly before it are used.
     params : FeatureParams, optional
         Windows and thresholds; defaults as documented on :class:`FeatureParams`.
     con : ibis backend, optional
@@ -344,11 +352,11 @@ def build_features(
 
     Examples
     --------
-    >>> features = build_features("data/raw", "2026-06-30")           # doctest: +SKIP
+    >>> features = build_features("data/raw", parse_as_of("2026-06-30"))  # doctest: +SKIP
     >>> features.loc[0, ["customer_id", "recency_days", "rfm_segment"]]  # doctest: +SKIP
     """
     params = params or FeatureParams()
-    as_of = parse_as_of(as_of)
+    check_as_of(as_of, "build_features")
     started = time.perf_counter()
     inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     plan = _plan(inputs, params)
@@ -375,14 +383,19 @@ def build_features(
 # --------------------------------------------------------------------------- derivations
 
 
-def _int(frame: pd.DataFrame, columns: list[str]) -> None:
-    for col in columns:
-        frame[col] = pd.to_numeric(frame[col]).fillna(0).astype("int64")
+def _as_count(values: pd.Series) -> pd.Series:
+    """A count from the engine as int64, missing (no rows) as 0."""
+    return pd.to_numeric(values).fillna(0).astype("int64")
 
 
-def _money(frame: pd.DataFrame, columns: list[str], decimals: int) -> None:
+def _as_money(values: pd.Series, decimals: int) -> pd.Series:
+    """A money total from the engine as float64 rounded to ``decimals``, missing as 0."""
+    return pd.to_numeric(values).astype("float64").fillna(0.0).round(decimals)
+
+
+def _set_counts(f: pd.DataFrame, columns: list[str]) -> None:
     for col in columns:
-        frame[col] = pd.to_numeric(frame[col]).astype("float64").fillna(0.0).round(decimals)
+        f[col] = _as_count(f[col])
 
 
 def _derive(raw: pd.DataFrame, as_of: pd.Timestamp, p: FeatureParams, plan: _Plan) -> pd.DataFrame:
@@ -412,9 +425,10 @@ def _derive(raw: pd.DataFrame, as_of: pd.Timestamp, p: FeatureParams, plan: _Pla
 
 
 def _derive_orders(f: pd.DataFrame, as_of: pd.Timestamp, p: FeatureParams) -> None:
-    _int(f, ["orders_placed", "frequency", "cancelled_orders", "returned_orders"])
-    _int(f, [f"frequency_{d}d" for d in p.order_windows])
-    _money(f, ["monetary_total", *[f"monetary_{d}d" for d in p.order_windows]], p.money_decimals)
+    _set_counts(f, ["orders_placed", "frequency", "cancelled_orders", "returned_orders"])
+    _set_counts(f, [f"frequency_{d}d" for d in p.order_windows])
+    for col in ["monetary_total", *[f"monetary_{d}d" for d in p.order_windows]]:
+        f[col] = _as_money(f[col], p.money_decimals)
     f["recency_days"] = derive.days_before(as_of, f["last_order_at"])
     f["days_since_first_order"] = derive.days_before(as_of, f["first_order_at"])
     f["avg_order_value"] = derive.safe_ratio(f["monetary_total"], f["frequency"])
@@ -461,7 +475,7 @@ def _derive_email(f: pd.DataFrame, as_of: pd.Timestamp, p: FeatureParams) -> lis
     """E-mail rates, recencies and tier (in place); returns the helper columns to drop."""
     counts = [c for c in f.columns if c.startswith("email_") and c.split("_")[1] in
               ("sends", "opens", "clicks", "bounces", "unsubscribes")]  # fmt: skip
-    _int(f, counts)
+    _set_counts(f, counts)
     f["email_open_rate"] = derive.safe_ratio(f["email_opens"], f["email_sends"])
     f["email_click_rate"] = derive.safe_ratio(f["email_clicks"], f["email_sends"])
     f["email_click_to_open_rate"] = derive.safe_ratio(f["email_clicks"], f["email_opens"])
@@ -480,15 +494,15 @@ def _derive_email(f: pd.DataFrame, as_of: pd.Timestamp, p: FeatureParams) -> lis
 def _derive_web(f: pd.DataFrame, as_of: pd.Timestamp, p: FeatureParams, plan: _Plan) -> None:
     counts = ["web_sessions", "product_views", "add_to_cart"]
     counts += [f"{k}_{d}d" for k in ("web_sessions", "product_views") for d in p.web_windows]
-    _int(f, counts)
+    _set_counts(f, counts)
     f["days_since_last_visit"] = derive.days_before(as_of, f["last_visit_at"])
     if plan.built["cart_abandonment"]:
-        _int(f, ["carts_judged", "abandoned_carts"])
+        _set_counts(f, ["carts_judged", "abandoned_carts"])
         f["cart_abandonment_rate"] = derive.safe_ratio(f["abandoned_carts"], f["carts_judged"])
         f["days_since_last_abandoned_cart"] = derive.days_before(as_of, f["last_abandoned_at"])
     if plan.built["viewed_categories"]:
         names = ex.category_columns(_labels(plan), "view_share_")
-        total = pd.to_numeric(f["category_views"]).fillna(0).astype("int64")
+        total = _as_count(f["category_views"])
         positive = total.where(total > 0).astype("float64")
         for column in names.values():
             f[column] = pd.to_numeric(f[column]).astype("float64").fillna(0.0) / positive
@@ -501,13 +515,13 @@ def _derive_categories(f: pd.DataFrame, p: FeatureParams, plan: _Plan) -> None:
     depend on the engine's summation order."""
     names = ex.category_columns(_labels(plan))
     money = p.money_decimals
-    total = pd.to_numeric(f["category_spend"]).astype("float64").fillna(0.0).round(money)
+    total = _as_money(f["category_spend"], money)
     positive = total.where(total > 0)
     for column in names.values():
-        spend = pd.to_numeric(f[column]).astype("float64").fillna(0.0).round(money)
+        spend = _as_money(f[column], money)
         f[column] = (spend / positive).where(positive.notna())
     f["category_spend"] = total
-    _int(f, ["n_categories"])
+    f["n_categories"] = _as_count(f["n_categories"])
     f["top_category"] = f["top_category"].astype("str")
 
 

@@ -41,7 +41,7 @@ def days_before(as_of: pd.Timestamp, times: pd.Series) -> pd.Series:
     [0.5, nan]
     """
     stamps = pd.to_datetime(times, utc=True)
-    return (pd.Timestamp(as_of) - stamps).dt.total_seconds() / _SECONDS_PER_DAY
+    return (as_of - stamps).dt.total_seconds() / _SECONDS_PER_DAY
 
 
 def safe_ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -216,7 +216,6 @@ def lifecycle_stage(frame: pd.DataFrame, params: FeatureParams) -> pd.Series:
 def age_in_years(birth_date: pd.Series, as_of: pd.Timestamp) -> pd.Series:
     """Completed years of age at ``as_of``; missing or implausible (< 0, > 120) give NaN."""
     born = pd.to_datetime(birth_date, utc=True)
-    as_of = pd.Timestamp(as_of)
     before_birthday = (born.dt.month > as_of.month) | (
         (born.dt.month == as_of.month) & (born.dt.day > as_of.day)
     )

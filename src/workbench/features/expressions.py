@@ -41,11 +41,11 @@ POOLED = "(other)"
 
 
 def _cut(as_of: pd.Timestamp) -> ibis.Scalar:
-    return ibis.literal(pd.Timestamp(as_of))
+    return ibis.literal(as_of)
 
 
 def _since(as_of: pd.Timestamp, days: int) -> ibis.Scalar:
-    return ibis.literal(pd.Timestamp(as_of) - days * DAY)
+    return ibis.literal(as_of - days * DAY)
 
 
 def _before(table: ibis.Table, column: str, as_of: pd.Timestamp, *columns: str) -> ibis.Table:
@@ -229,7 +229,7 @@ def cart_abandonment(
         raise ValueError(f"cart_abandonment: method must be 'asof' or 'window', got {method!r}")
     window_s = round(params.abandon_window_hours * 3600)
     w = _before(web_events, "occurred_at", as_of, "event_type")
-    cut = pd.Timestamp(as_of) - pd.Timedelta(seconds=window_s)
+    cut = as_of - pd.Timedelta(seconds=window_s)
     carts = w.filter(w.event_type == "add_to_cart", w.occurred_at <= ibis.literal(cut))
     carts = carts.select("customer_id", ts=carts.occurred_at)
     done = _completed(orders, as_of)

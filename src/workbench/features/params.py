@@ -1,8 +1,10 @@
 """Parameters and fixed vocabularies of the feature stage.
 
-Every threshold a marketer may want to change is a field of :class:`FeatureParams`; the
-named RFM segments, engagement tiers and lifecycle stages are constants so that the
-notebook, the tests and the later stages agree on the labels.
+Every threshold a marketer may want to change is a field of :class:`FeatureParams`, and
+so is every other parameter of the stage's notebook (the engine and where to read and
+write); the named RFM segments, engagement tiers and lifecycle stages are constants so
+that the notebook, the tests and the later stages agree on the labels.
+:func:`check_as_of` is how the stage functions refuse a cut-off that was not parsed.
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import pandas as pd
+
+from workbench.engines import ENGINES
+
 __all__ = [
     "FEATURE_TABLES",
     "FeatureParams",
+    "check_as_of",
     "RFM_SEGMENTS",
     "NO_PURCHASE",
     "RFM_SEGMENT_GRID",
@@ -111,6 +118,19 @@ class FeatureParams:
         and identical across engines.
     age_bands : tuple of int, default (25, 35, 45, 55, 65)
         Lower edges of the age bands after the first (``<25``, ``25-34`` … ``65+``).
+    engine : str, default "duckdb"
+        Engine of the scans and aggregations in :func:`workbench.features.run`: ``duckdb``
+        or ``spark`` (:data:`workbench.engines.ENGINES`).
+    spark_master : str, default ""
+        Spark master URL; empty means ``$WORKBENCH_SPARK_MASTER`` or ``local[2]``.
+    source_uri : str, default ""
+        Read the canonical Parquet tables from this folder or URI on the engine instead
+        of the stage's own source.
+    features_uri : str, default ""
+        Also write the feature table here by the engine (folder or URI); empty: do not.
+
+    The last four say where the stage runs; :func:`workbench.features.build_features`
+    ignores them (it takes the engine connection itself).
 
     Examples
     --------
@@ -143,6 +163,10 @@ class FeatureParams:
     min_rate_days: int = 30
     money_decimals: int = 2
     age_bands: tuple[int, ...] = (25, 35, 45, 55, 65)
+    engine: str = "duckdb"
+    spark_master: str = ""
+    source_uri: str = ""
+    features_uri: str = ""
 
     def __post_init__(self) -> None:
         for name in ("email_windows", "web_windows", "order_windows", "age_bands"):
@@ -157,7 +181,8 @@ class FeatureParams:
                     f"FeatureParams: {name} must be increasing without repeats, got {value!r}"
                 )
             object.__setattr__(self, name, value)
-        positive = ("highly_days", "moderate_days", "inactive_days", "new_days", "active_days")
+        positive: tuple[str, ...] = ("highly_days", "moderate_days", "inactive_days")
+        positive += ("new_days", "active_days")
         positive += ("churn_days", "reengage_gap_days", "max_categories", "min_rate_days")
         for name in positive:
             value = getattr(self, name)
@@ -181,6 +206,17 @@ class FeatureParams:
                 f"FeatureParams: active_days ({self.active_days}) must be smaller than "
                 f"churn_days ({self.churn_days})"
             )
+        object.__setattr__(self, "engine", str(self.engine).strip().lower())
+        if self.engine not in ENGINES:
+            raise ValueError(
+                f"FeatureParams: engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
+            )
+        for name in ("spark_master", "source_uri", "features_uri"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"FeatureParams: {name} must be a text (empty for none), got {value!r}"
+                )
 
     @property
     def email_count_windows(self) -> tuple[int, ...]:
@@ -195,3 +231,39 @@ class FeatureParams:
             for k, v in asdict(self).items()
             if k in {f.name for f in fields(self)}
         }
+
+
+def check_as_of(as_of: pd.Timestamp, where: str) -> pd.Timestamp:
+    """``as_of`` itself when it is a parsed cut-off (a UTC midnight ``pd.Timestamp``).
+
+    Nothing is parsed here: a text or another time is refused with the way to parse it
+    (:func:`workbench.schema.parse_as_of`), so that a cut-off is parsed once, where it
+    enters the workbench.
+
+    Raises
+    ------
+    TypeError
+        ``as_of`` is not a ``pd.Timestamp``.
+    ValueError
+        It is not in UTC or not at midnight.
+
+    Examples
+    --------
+    >>> check_as_of(pd.Timestamp("2026-06-30", tz="UTC"), "build_features").day
+    30
+    >>> check_as_of("2026-06-30", "build_features")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: build_features: as_of must be a pd.Timestamp (UTC midnight), got '2026-06-30'; ...
+    """
+    if not isinstance(as_of, pd.Timestamp):
+        raise TypeError(
+            f"{where}: as_of must be a pd.Timestamp (UTC midnight), got {as_of!r}; "
+            "parse it once with workbench.schema.parse_as_of('2026-06-30')"
+        )
+    if as_of.tzinfo is None or as_of.utcoffset() or as_of != as_of.normalize():
+        raise ValueError(
+            f"{where}: as_of must be a UTC midnight, got {as_of!r}; "
+            "parse it with workbench.schema.parse_as_of"
+        )
+    return as_of

@@ -155,9 +155,7 @@ def lifecycle_rules(params: FeatureParams | None = None) -> pd.DataFrame:
     return pd.DataFrame(rules, columns=["stage", "rule (first that holds)"])
 
 
-def feature_summary(
-    features: pd.DataFrame, as_of: str | pd.Timestamp, **extra: Any
-) -> dict[str, Any]:
+def feature_summary(features: pd.DataFrame, as_of: pd.Timestamp, **extra: Any) -> dict[str, Any]:
     """The headline numbers of ``features.json``.
 
     Keys: ``as_of``, ``customers``, ``columns``, ``rfm_segments``, ``engagement_tiers``
@@ -173,7 +171,7 @@ def feature_summary(
 
     sections = {s["section"]: s["status"] for s in features.attrs.get("sections", [])}
     return {
-        "as_of": str(pd.Timestamp(as_of).date()),
+        "as_of": str(as_of.date()),
         "customers": int(len(features)),
         "columns": int(features.shape[1]),
         "rfm_segments": counts("rfm_segment", RFM_SEGMENTS),

@@ -22,14 +22,17 @@ Names
     overall mean) and its revenue index, e.g. "High value · frequent · e-mail engaged".
 
 Main entry points: :func:`segment_customers` (or the steps
-:func:`prepare_inputs`, :func:`fit_k_range`, :func:`choose_k`), :func:`bootstrap_stability`,
-:func:`hierarchical_comparison`, :func:`cluster_overview`, :func:`segments_output`,
-:func:`log_segmenter`, :func:`segmentation_summary`; figures in
+:func:`prepare_inputs`, :func:`fit_k_range`, :func:`choose_k`), the trust checks with the
+result's own parameters (:func:`stability_check`, :func:`hierarchical_check`,
+:func:`persona_check`; or :func:`bootstrap_stability`, :func:`hierarchical_comparison`,
+:func:`persona_agreement` with every setting explicit), :func:`cluster_overview`,
+:func:`segments_output`, :func:`log_segmenter`, :func:`segmentation_summary`; figures in
 :mod:`workbench.segmentation.figures`.
 """
 
 from __future__ import annotations
 
+from workbench.segmentation.checks import hierarchical_check, persona_check, stability_check
 from workbench.segmentation.core import SegmentationResult, segment_customers, segments_table
 from workbench.segmentation.figures import (
     dendrogram_figure,
@@ -111,10 +114,12 @@ __all__ = [
     "dendrogram_figure",
     "feature_means",
     "fit_k_range",
+    "hierarchical_check",
     "hierarchical_comparison",
     "log_segmenter",
     "make_pipeline",
     "persona_agreement",
+    "persona_check",
     "prepare_inputs",
     "profile_heatmap",
     "projection_figure",
@@ -128,6 +133,7 @@ __all__ = [
     "segments_table",
     "silhouette_figure",
     "sizes_figure",
+    "stability_check",
     "stability_figure",
     "standardised_differences",
     "transform_for",

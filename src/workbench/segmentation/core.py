@@ -122,8 +122,9 @@ def segment_customers(
 
     Examples
     --------
-    >>> result = segment_customers(build_features("data/raw", "2026-06-30"))  # doctest: +SKIP
-    >>> result.k, result.choice.chosen_by, result.names                     # doctest: +SKIP
+    >>> table = build_features("data/raw", parse_as_of("2026-06-30"))  # doctest: +SKIP
+    >>> result = segment_customers(table)                               # doctest: +SKIP
+    >>> result.k, result.choice.chosen_by, result.names                 # doctest: +SKIP
     """
     params = params or SegmentationParams()
     inputs = prepare_inputs(features, params)

@@ -234,7 +234,7 @@ def dendrogram_figure(
         above_threshold_color="#999999",
     )
     fig = go.Figure()
-    by_color: dict[str, tuple[list[float], list[float]]] = {}
+    by_color: dict[str, tuple[list[float | None], list[float | None]]] = {}  # None: a break
     for xs, ys, color in zip(d["icoord"], d["dcoord"], d["color_list"], strict=True):
         if color[:1] == "C" and color[1:].isdigit():  # matplotlib cycle names: C1, C2, ...
             color = _color(int(color[1:]) - 1)

@@ -324,7 +324,11 @@ def cluster_overview(
         d = _detail(t, int(cluster))
         diffs = d.profile["standardised_difference"].dropna()
         diffs = diffs.reindex(diffs.abs().sort_values(ascending=False).index).head(top)
-        revenue = t.money[t.cluster == cluster].sum() / total_revenue if total_revenue else np.nan
+        revenue = (
+            t.money[t.cluster == cluster].sum() / total_revenue
+            if t.money is not None and total_revenue
+            else np.nan
+        )
         rows.append(
             {
                 "cluster": int(cluster),
