@@ -6,6 +6,7 @@ from pathlib import Path
 
 from benchmarks.common import bench_config, settings_for
 from workbench.audit import run_audit
+from workbench.schema import parse_as_of
 
 __all__ = ["audit"]
 
@@ -13,7 +14,8 @@ __all__ = ["audit"]
 def audit(data_dir: Path, work_dir: Path) -> dict:
     """Audit the raw demo tables as the stage does, writing clean and quarantined tables
     into ``work_dir`` (default :class:`~workbench.audit.AuditConfig`)."""
-    result = run_audit(data_dir, bench_config().as_of, settings=settings_for(work_dir))
+    as_of = parse_as_of(bench_config().as_of)
+    result = run_audit(data_dir, as_of, settings=settings_for(work_dir))
     rows = result.rows
     duplicates = result.duplicates
     return {

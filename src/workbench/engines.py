@@ -28,7 +28,7 @@ Examples
 --------
 >>> from workbench import engines
 >>> con = engines.connect("spark", master="local[2]")           # doctest: +SKIP
->>> features = build_features("data/raw", "2026-06-30", con=con)  # doctest: +SKIP
+>>> features = build_features("data/raw", parse_as_of("2026-06-30"), con=con)  # doctest: +SKIP
 >>> engines.close(con)                                           # doctest: +SKIP
 """
 

@@ -37,6 +37,7 @@ __all__ = [
     "canonical_columns",
     "empty_table",
     "parse_as_of",
+    "check_as_of",
 ]
 
 TIMESTAMP_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")
@@ -278,6 +279,42 @@ def parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
         raise ValueError(f"as_of: expected a date such as 2026-06-30, got {as_of!r}")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.normalize()
+
+
+def check_as_of(as_of: pd.Timestamp, where: str) -> pd.Timestamp:
+    """``as_of`` itself when it is a parsed cut-off (a UTC midnight ``pd.Timestamp``).
+
+    Nothing is parsed here: a text or another time is refused with the way to parse it
+    (:func:`workbench.schema.parse_as_of`), so that a cut-off is parsed once, where it
+    enters the workbench.
+
+    Raises
+    ------
+    TypeError
+        ``as_of`` is not a ``pd.Timestamp``.
+    ValueError
+        It is not in UTC or not at midnight.
+
+    Examples
+    --------
+    >>> check_as_of(pd.Timestamp("2026-06-30", tz="UTC"), "build_features").day
+    30
+    >>> check_as_of("2026-06-30", "build_features")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: build_features: as_of must be a pd.Timestamp (UTC midnight), got '2026-06-30'; ...
+    """
+    if not isinstance(as_of, pd.Timestamp):
+        raise TypeError(
+            f"{where}: as_of must be a pd.Timestamp (UTC midnight), got {as_of!r}; "
+            "parse it once with workbench.schema.parse_as_of('2026-06-30')"
+        )
+    if as_of.tzinfo is None or as_of.utcoffset() or as_of != as_of.normalize():
+        raise ValueError(
+            f"{where}: as_of must be a UTC midnight, got {as_of!r}; "
+            "parse it with workbench.schema.parse_as_of"
+        )
+    return as_of
 
 
 def _pandas_dtype(dtype: object) -> object:

@@ -113,7 +113,7 @@ class Stage:
         The data source this run reads: every output it writes is stamped with it.
     params : Any
         The stage's parameters object (built by :meth:`start` from the notebook's
-        parameters), or a plain dict for a stage without one.
+        parameters), or None for a stage without one.
     """
 
     name: str
@@ -136,7 +136,6 @@ class Stage:
         params_type: type | None = None,
         *,
         track: bool = True,
-        params: Mapping[str, Any] | None = None,
         **context: Any,
     ) -> Stage:
         """Parse ``as_of``, resolve folders and source, build the parameters, open the run.
@@ -158,8 +157,6 @@ class Stage:
             :func:`build_params` and logged to MLflow.
         track : bool, default True
             Open an MLflow run (False for quick interactive use).
-        params : mapping, optional
-            Parameters to log for a stage without a parameters class.
         **context
             Context values given directly; they win over ``namespace``. ``as_of`` is
             required (from one or the other); ``data_dir`` "" means ``<data>/raw``,
@@ -189,10 +186,7 @@ class Stage:
             else (settings.reports_dir / "interactive")
         )
         out.mkdir(parents=True, exist_ok=True)
-        if params_type is not None:
-            built: Any = build_params(params_type, namespace or {})
-        else:
-            built = dict(params or {})
+        built = build_params(params_type, namespace or {}) if params_type is not None else None
         stage = cls(
             name=name,
             settings=settings,

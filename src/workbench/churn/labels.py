@@ -24,7 +24,8 @@ import pandas as pd
 
 from workbench.canonical import open_tables
 from workbench.churn.params import ChurnParams
-from workbench.features import FEATURE_TABLES, build_features, check_as_of
+from workbench.features import FEATURE_TABLES, build_features
+from workbench.schema import check_as_of
 
 __all__ = [
     "LabelWindows",

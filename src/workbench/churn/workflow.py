@@ -30,7 +30,8 @@ from workbench.churn.model import ChurnModels
 from workbench.churn.params import CHAMPION, ChurnParams
 from workbench.churn.scoring import risk_band_shares, scores_table
 from workbench.churn.table import custom_training_set
-from workbench.features import FEATURE_TABLES, check_as_of, input_manifest
+from workbench.features import FEATURE_TABLES, input_manifest
+from workbench.schema import check_as_of
 
 __all__ = [
     "ChurnData",

@@ -16,7 +16,8 @@ reconciliation), :func:`build_features` (pass tables opened once with
 :func:`feature_sections`, :func:`data_dictionary`, :func:`feature_summary`, and the
 RFM-only pair for cross-checks and benchmarks: :func:`rfm_features` (engine) and
 :func:`rfm_pandas`. Every function takes ``as_of`` as a parsed ``pd.Timestamp`` (UTC
-midnight, :func:`workbench.schema.parse_as_of`); :func:`check_as_of` refuses anything else.
+midnight, :func:`workbench.schema.parse_as_of`); :func:`workbench.schema.check_as_of`
+refuses anything else.
 
 Customers included
     Those who signed up before ``as_of`` and every customer id with an order of any
@@ -59,7 +60,6 @@ from workbench.features.params import (
     RFM_SEGMENT_GRID,
     RFM_SEGMENTS,
     FeatureParams,
-    check_as_of,
 )
 from workbench.features.report import (
     data_dictionary,
@@ -85,7 +85,6 @@ __all__ = [
     "FeatureRun",
     "age_band",
     "build_features",
-    "check_as_of",
     "completed_revenue",
     "data_dictionary",
     "days_before",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from workbench.features import derive
-from workbench.features.params import FeatureParams, check_as_of
+from workbench.features.params import FeatureParams
+from workbench.schema import check_as_of
 
 __all__ = ["rfm_pandas", "RFM_COLUMNS"]
 

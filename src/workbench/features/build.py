@@ -26,8 +26,9 @@ from workbench.canonical import CanonicalTables, open_tables
 from workbench.features import derive
 from workbench.features import expressions as ex
 from workbench.features.baseline import RFM_COLUMNS
-from workbench.features.params import FEATURE_TABLES, FeatureParams, check_as_of
+from workbench.features.params import FEATURE_TABLES, FeatureParams
 from workbench.loading import LoadedData
+from workbench.schema import check_as_of
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend

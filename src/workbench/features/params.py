@@ -4,7 +4,6 @@ Every threshold a marketer may want to change is a field of :class:`FeatureParam
 so is every other parameter of the stage's notebook (the engine and where to read and
 write); the named RFM segments, engagement tiers and lifecycle stages are constants so
 that the notebook, the tests and the later stages agree on the labels.
-:func:`check_as_of` is how the stage functions refuse a cut-off that was not parsed.
 """
 
 from __future__ import annotations
@@ -12,14 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import pandas as pd
-
 from workbench.engines import ENGINES
 
 __all__ = [
     "FEATURE_TABLES",
     "FeatureParams",
-    "check_as_of",
     "RFM_SEGMENTS",
     "NO_PURCHASE",
     "RFM_SEGMENT_GRID",
@@ -231,39 +227,3 @@ class FeatureParams:
             for k, v in asdict(self).items()
             if k in {f.name for f in fields(self)}
         }
-
-
-def check_as_of(as_of: pd.Timestamp, where: str) -> pd.Timestamp:
-    """``as_of`` itself when it is a parsed cut-off (a UTC midnight ``pd.Timestamp``).
-
-    Nothing is parsed here: a text or another time is refused with the way to parse it
-    (:func:`workbench.schema.parse_as_of`), so that a cut-off is parsed once, where it
-    enters the workbench.
-
-    Raises
-    ------
-    TypeError
-        ``as_of`` is not a ``pd.Timestamp``.
-    ValueError
-        It is not in UTC or not at midnight.
-
-    Examples
-    --------
-    >>> check_as_of(pd.Timestamp("2026-06-30", tz="UTC"), "build_features").day
-    30
-    >>> check_as_of("2026-06-30", "build_features")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    TypeError: build_features: as_of must be a pd.Timestamp (UTC midnight), got '2026-06-30'; ...
-    """
-    if not isinstance(as_of, pd.Timestamp):
-        raise TypeError(
-            f"{where}: as_of must be a pd.Timestamp (UTC midnight), got {as_of!r}; "
-            "parse it once with workbench.schema.parse_as_of('2026-06-30')"
-        )
-    if as_of.tzinfo is None or as_of.utcoffset() or as_of != as_of.normalize():
-        raise ValueError(
-            f"{where}: as_of must be a UTC midnight, got {as_of!r}; "
-            "parse it with workbench.schema.parse_as_of"
-        )
-    return as_of

@@ -22,8 +22,9 @@ import pandas as pd
 from workbench import engines
 from workbench.canonical import manifest, open_tables
 from workbench.features.build import build_features, completed_revenue, feature_sections
-from workbench.features.params import FEATURE_TABLES, FeatureParams, check_as_of
+from workbench.features.params import FEATURE_TABLES, FeatureParams
 from workbench.loading import LoadedData
+from workbench.schema import check_as_of
 
 __all__ = ["FeatureRun", "run", "input_manifest"]
 
