@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("plumbing", ("loading", "engines")),
     ("canonical", ("canonical",)),
     ("catalog", ("catalog",)),
-    ("services", ("tracking", "plots", "reports", "compare")),
+    ("services", ("tracking", "plots", "reports", "compare", "display")),
     ("stages", STAGE_ORDER),
     ("applications", ("registry", "registry_figures", "customer360")),
     ("runner", ("stage", "pipeline", "cli", "widgets", "notebook_hygiene")),
@@ -78,7 +79,8 @@ STAGE_DEPENDENCIES: dict[str, frozenset[str]] = {
 }
 
 #: Imports inside functions, per module: the imported modules and why they are not at the
-#: top. An entry for an import that is gone fails too (delete it then).
+#: top. An entry for an import that is gone fails too (delete it then). (The lazy imports of
+#: churn, features, customer360, registry and widgets went with the refactors of issue 14.)
 FUNCTION_LEVEL_IMPORTS: dict[str, tuple[frozenset[str], str]] = {
     "workbench.cli": (
         frozenset(
@@ -95,60 +97,12 @@ FUNCTION_LEVEL_IMPORTS: dict[str, tuple[frozenset[str], str]] = {
         ),
         "kept: `workbench --help` stays instant (pandas, MLflow, PyMC load only in a command)",
     ),
-    "workbench.churn.explain": (
-        frozenset({"workbench.features"}),
-        "removed when the churn refactor (s14-stages) lands",
-    ),
-    "workbench.churn.registry": (
-        frozenset({"workbench.churn.evaluate"}),
-        "removed when the churn refactor (s14-stages) lands",
-    ),
-    "workbench.churn.workflow": (
-        frozenset({"workbench.canonical", "workbench.features", "workbench.loading"}),
-        "removed when the churn refactor (s14-stages) lands",
-    ),
-    "workbench.customer360": (
-        frozenset(
-            {
-                "workbench.canonical",
-                "workbench.catalog",
-                "workbench.churn.explain",
-                "workbench.churn.figures",
-                "workbench.churn.registry",
-                "workbench.churn.scoring",
-                "workbench.features",
-                "workbench.loading",
-                "workbench.registry",
-                "workbench.settings",
-                "workbench.tracking",
-            }
-        ),
-        "removed when the customer360 refactor (s14-exp) lands",
-    ),
-    "workbench.features.build": (
-        frozenset({"workbench.features.baseline"}),
-        "removed when the features refactor (s14-stages) lands",
-    ),
-    "workbench.registry": (
-        frozenset({"workbench.settings"}),
-        "removed when the registry refactor (s14-exp) lands",
-    ),
-    "workbench.widgets": (
-        frozenset({"workbench.customer360"}),
-        "removed when the widgets refactor (s14-exp) lands",
-    ),
 }
 
 #: Known imports of another module's private name: (importer, "module._name") -> the change
-#: that removes it.
-KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
-    ("workbench.audit.scans", "workbench.loading._SYNONYMS"): (
-        "removed when the audit split (s14-audit) lands: loading.SYNONYMS becomes public"
-    ),
-    ("workbench.churn.workflow", "workbench.churn.registry._mlflow"): (
-        "removed when the churn refactor (s14-stages) lands: registry.mlflow_module() is public"
-    ),
-}
+#: that removes it. None since issue 14 (loading.SYNONYMS and churn.registry.mlflow_module
+#: are public now).
+KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {}
 
 #: Known imports against the layers or of a stage package not in STAGE_DEPENDENCIES:
 #: (importer, imported module) -> the change that removes it. None today.
@@ -536,34 +490,23 @@ def test_function_level_imports_are_the_listed_ones():
 # --------------------------------------------------------------------------- known cases
 
 
-@pytest.mark.parametrize(
-    ("importer", "name"),
-    [
-        pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for key, reason in KNOWN_PRIVATE_IMPORTS.items()
-    ],
-)
-def test_known_private_import_is_gone(importer, name):
-    assert (importer, name) not in _tree().private_imports()
+def _known_cases() -> list[Any]:
+    cases = [("private import", k, r) for k, r in KNOWN_PRIVATE_IMPORTS.items()]
+    cases += [("layer violation", k, r) for k, r in KNOWN_LAYER_VIOLATIONS.items()]
+    cases += [("circle", k, r) for k, r in KNOWN_CIRCLES.items()]
+    return [
+        pytest.param(kind, key, marks=pytest.mark.xfail(strict=True, reason=reason))
+        for kind, key, reason in cases
+    ]
 
 
-@pytest.mark.parametrize(
-    ("importer", "module"),
-    [
-        pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for key, reason in KNOWN_LAYER_VIOLATIONS.items()
-    ],
-)
-def test_known_layer_violation_is_gone(importer, module):
-    assert (importer, module) not in _tree().layer_violations()
-
-
-@pytest.mark.parametrize(
-    "circle",
-    [
-        pytest.param(key, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for key, reason in KNOWN_CIRCLES.items()
-    ],
-)
-def test_known_circle_is_gone(circle):
-    assert circle not in _tree().circles()
+@pytest.mark.parametrize(("kind", "key"), _known_cases())
+def test_a_known_case_is_gone(kind, key):
+    """Strict xfail per listed case: it turns red when the case is gone (delete the entry)."""
+    tree = _tree()
+    found = {
+        "private import": tree.private_imports,
+        "layer violation": tree.layer_violations,
+        "circle": lambda: dict.fromkeys(tree.circles(), ""),
+    }[kind]()
+    assert key not in found
