@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 QUICK ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-dev demo demo-data run test test-fast lint format lab ui bench lock clean
+.PHONY: help install install-dev demo demo-data run test test-fast lint typecheck check hooks format lab ui bench lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,9 +60,18 @@ lint: install-dev ## ruff (code and notebooks), formatting, and notebooks withou
 	$(BIN)/ruff format --check src tests benchmarks notebooks
 	$(BIN)/python -m workbench.notebook_hygiene notebooks
 
-format: install-dev ## apply ruff fixes and formatting
+typecheck: install-dev ## mypy on src/ (settings in pyproject.toml)
+	$(BIN)/mypy
+
+check: lint typecheck ## lint and typecheck: what .ci/run does before the tests
+
+hooks: install-dev ## run lint and typecheck before every git commit (pre-commit, local hooks)
+	$(BIN)/pre-commit install
+
+format: install-dev ## apply ruff fixes and formatting, strip notebook outputs
 	$(BIN)/ruff check --fix src tests benchmarks notebooks
 	$(BIN)/ruff format src tests benchmarks notebooks
+	$(BIN)/python -m workbench.notebook_hygiene --fix notebooks
 
 lab: install ## JupyterLab on notebooks/ with the project's kernel
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Workbench (.venv)" >/dev/null

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from workbench.settings import Settings
 
 __all__ = ["main", "cli"]
 
 log = logging.getLogger("workbench")
 
 
-def _settings(data_root: str | None, reports_dir: str | None, tracking_uri: str | None):
+def _settings(data_root: str | None, reports_dir: str | None, tracking_uri: str | None) -> Settings:
     from workbench.settings import get_settings
 
     return get_settings(data_dir=data_root, reports_dir=reports_dir, tracking_uri=tracking_uri)
@@ -51,7 +56,10 @@ _settings_options = [
 ]
 
 
-def settings_options(func):
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def settings_options(func: _F) -> _F:
     for option in reversed(_settings_options):
         func = option(func)
     return func
@@ -235,7 +243,7 @@ def run_command(
     sys.exit(result.exit_code)
 
 
-def _engine_overrides(settings, names: list[str] | None, engine: str) -> list[str]:
+def _engine_overrides(settings: Settings, names: list[str] | None, engine: str) -> list[str]:
     """``--engine`` as ``-p stage.engine=...`` for the selected stages that declare it."""
     from workbench.pipeline import ParameterError, discover_stages, select_stages
 

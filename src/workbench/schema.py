@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 TIMESTAMP_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")
-_TS = {"dtype_kwargs": {"unit": "us", "tz": "UTC"}}
+_TS = {"unit": "us", "tz": "UTC"}  # dtype_kwargs of every timestamp column
 
 ORDER_STATUSES = ("completed", "cancelled", "returned")
 EMAIL_EVENT_TYPES = ("sent", "open", "click", "bounce", "unsubscribe")
@@ -59,11 +59,11 @@ class CustomersModel(_Base):
     email: Series[str] = pa.Field(nullable=True)
     first_name: Series[str] = pa.Field(nullable=True)
     last_name: Series[str] = pa.Field(nullable=True)
-    birth_date: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, **_TS)
+    birth_date: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, dtype_kwargs=_TS)
     gender: Series[str] = pa.Field(nullable=True)
     country: Series[str] = pa.Field(nullable=True)
     city: Series[str] = pa.Field(nullable=True)
-    signup_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, **_TS)
+    signup_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, dtype_kwargs=_TS)
     signup_channel: Series[str] = pa.Field(nullable=True)
     email_opt_in: Series[pd.BooleanDtype] = pa.Field(nullable=True)
 
@@ -71,7 +71,7 @@ class CustomersModel(_Base):
 class OrdersModel(_Base):
     order_id: Series[str] = pa.Field(nullable=False, unique=True)
     customer_id: Series[str] = pa.Field(nullable=False)
-    ordered_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, **_TS)
+    ordered_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, dtype_kwargs=_TS)
     amount: Series[float] = pa.Field(nullable=False)
     status: Series[str] = pa.Field(nullable=False, isin=list(ORDER_STATUSES))
     channel: Series[str] = pa.Field(nullable=True)
@@ -97,7 +97,7 @@ class EmailEventsModel(_Base):
     customer_id: Series[str] = pa.Field(nullable=False)
     campaign_id: Series[str] = pa.Field(nullable=True)
     event_type: Series[str] = pa.Field(nullable=False, isin=list(EMAIL_EVENT_TYPES))
-    occurred_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, **_TS)
+    occurred_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, dtype_kwargs=_TS)
 
 
 class WebEventsModel(_Base):
@@ -106,14 +106,14 @@ class WebEventsModel(_Base):
     customer_id: Series[str] = pa.Field(nullable=True)  # anonymous visitors have none
     event_type: Series[str] = pa.Field(nullable=False, isin=list(WEB_EVENT_TYPES))
     product_id: Series[str] = pa.Field(nullable=True)
-    occurred_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, **_TS)
+    occurred_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, dtype_kwargs=_TS)
 
 
 class ExperimentAssignmentsModel(_Base):
     experiment_id: Series[str] = pa.Field(nullable=False)
     customer_id: Series[str] = pa.Field(nullable=False)
     variant: Series[str] = pa.Field(nullable=False)
-    assigned_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, **_TS)
+    assigned_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=False, dtype_kwargs=_TS)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,16 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from workbench.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "EXPERIMENT_PREFIX",
@@ -48,7 +53,7 @@ TAG_STAGE = "workbench.stage"
 TAG_AS_OF = "workbench.as_of"
 
 
-def _mlflow():
+def _mlflow() -> ModuleType:
     # MLflow prints noisy warnings on import under some environments; keep logs readable.
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     with warnings.catch_warnings():
@@ -67,7 +72,7 @@ def configure_tracking(settings: Settings) -> str:
     return settings.tracking_uri
 
 
-def client(settings: Settings):
+def client(settings: Settings) -> MlflowClient:
     """An ``MlflowClient`` on the settings' tracking and registry URI."""
     mlflow = _mlflow()
     configure_tracking(settings)
@@ -219,19 +224,17 @@ def log_dataset(
     frame: pd.DataFrame, *, name: str, source: str, context: str, digest: str | None = None
 ) -> None:
     """Record a table the stage read (schema, row count and digest) with ``mlflow.log_input``."""
-    _mlflow()
-    import mlflow.data
+    mlflow = _mlflow()
+    from mlflow.data.pandas_dataset import from_pandas
 
     sample = frame.head(1000)
     with warnings.catch_warnings():  # a local path matches two equivalent source types
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(
-            sample, source=source, name=name, digest=(digest or "")[-32:] or None
-        )
+        dataset = from_pandas(sample, source=source, name=name, digest=(digest or "")[-32:] or None)
         mlflow.log_input(dataset, context=context, tags={"rows": str(len(frame))})
 
 
-def find_stage_run(settings: Settings, stage: str, pipeline_run_id: str):
+def find_stage_run(settings: Settings, stage: str, pipeline_run_id: str) -> Run | None:
     """The stage run launched by a pipeline run, or ``None``."""
     mlflow_client = client(settings)
     experiment = mlflow_client.get_experiment_by_name(experiment_name(stage))
