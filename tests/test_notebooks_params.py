@@ -53,46 +53,7 @@ class Gap:
 #: same defaults) and are left to the lead: either each field becomes a notebook parameter
 #: (a new ``-p`` name with the same default) or it leaves the class for a library-level
 #: setting. The notebooks build exactly the default params either way (checked below).
-KNOWN_GAPS: dict[str, Gap] = {
-    "features": Gap(
-        undeclared=frozenset(
-            {
-                "age_bands",
-                "email_windows",
-                "highly_days",
-                "min_rate_days",
-                "moderate_days",
-                "moderate_max_clicks",
-                "moderate_max_opens",
-                "money_decimals",
-                "order_windows",
-                "web_windows",
-            }
-        ),
-        other_literal=frozenset({"abandon_window_hours"}),  # 24.0 in the notebook, 24 here
-        why="FeatureParams kept its library fields; abandon_window_hours is a float in the "
-        "notebook (papermill casts -p values to that type) and an int default in the class",
-    ),
-    "segmentation": Gap(
-        undeclared=frozenset({"max_iter"}),
-        other_literal=frozenset({"features"}),  # [] meaning "the default set" vs the set
-        why="SegmentationParams.max_iter is not a notebook parameter; the notebook's "
-        "features=[] means the default set, which the class holds as its default",
-    ),
-    "churn": Gap(
-        undeclared=frozenset(
-            {
-                "baseline_c",
-                "colsample_bytree",
-                "max_categories",
-                "min_child_weight",
-                "reg_lambda",
-                "subsample",
-            }
-        ),
-        why="ChurnParams kept its model fields that the notebook never exposed",
-    ),
-}
+KNOWN_GAPS: dict[str, Gap] = {}
 
 
 class NotMigrated(AssertionError):

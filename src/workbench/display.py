@@ -39,8 +39,9 @@ import html
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -184,7 +185,7 @@ def table(
     cannot inject markup.
     """
     kinds = dict(kinds or {})
-    formats = {}
+    formats: dict[Any, Callable[[Any], str]] = {}
     for column in frame.columns:
         kind = kinds.get(column) or _kind_of(frame[column])
         if kind == "bool":
@@ -192,10 +193,14 @@ def table(
         elif kind == "text":
             formats[column] = lambda v: _MISSING if _missing(v) else str(v)
         else:
-            formats[column] = lambda v, k=kind: fmt_value(v, k, currency)
+            formats[column] = partial(_format_cell, kind=kind, currency=currency)
     styler = frame.style.format(formats, escape="html", na_rep=_MISSING)
     styler = styler.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
     return styler if index else styler.hide(axis="index")
+
+
+def _format_cell(value: Any, *, kind: str, currency: str) -> str:
+    return fmt_value(value, kind, currency)
 
 
 def _kind_of(series: pd.Series) -> str:

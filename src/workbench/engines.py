@@ -505,7 +505,7 @@ def write_parquet(
     engine = engine_of(con) if con is not None else "pandas"
     if engine == "spark" and isinstance(data, pd.DataFrame):
         _frame_to_spark_parquet(data, target, con, overwrite=overwrite)
-    elif engine == "spark":
+    elif engine == "spark" and con is not None:
         con.to_parquet(data, str(target), mode="overwrite" if overwrite else "errorifexists")
     elif isinstance(data, pd.DataFrame):
         path = Path(target).expanduser()

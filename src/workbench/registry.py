@@ -335,7 +335,7 @@ class RegistryReviewParams:
 # --------------------------------------------------------------------------- reading
 
 
-def registry_client(tracking_uri: str | None = None, *, settings: Any = None):
+def registry_client(tracking_uri: str | None = None, *, settings: Any = None) -> Any:
     """An ``MlflowClient`` on ``tracking_uri`` (tracking and registry), else on the
     settings' URI, else on the project's (``MLFLOW_TRACKING_URI`` or ``mlruns/``).
 

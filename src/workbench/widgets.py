@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -98,7 +99,7 @@ def cluster_explorer(
     return widgets.VBox([choose, out])
 
 
-def _show_cluster(detail, total: int) -> None:
+def _show_cluster(detail: Any, total: int) -> None:
     share = detail.customers / total
     display(HTML(f"<b>{escape(detail.name)}</b>: {detail.customers:,} customers ({share:.1%})"))
     _show("Profile (means)", detail.profile, percent=False, missing="")

@@ -10,6 +10,8 @@ fresh ``RangeIndex`` (``frame.reset_index(drop=True)``). :func:`index_of` and
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -48,7 +50,7 @@ def _found(
     table: str,
     rule: str,
     mask: np.ndarray | pd.Series,
-    reasons,
+    reasons: str | Callable[[np.ndarray], np.ndarray | pd.Series],
     *,
     column: str | None = None,
     sample: bool = False,
@@ -59,11 +61,14 @@ def _found(
     count = None
     if sample:
         count, rows = len(rows), rows[:_SAMPLE]
-    text = reasons
-    if callable(reasons):
-        text = reasons(rows) if len(rows) else ""
-    if not isinstance(text, str):
-        text = np.asarray(text, dtype=object)
+    given = reasons(rows) if callable(reasons) and len(rows) else reasons
+    text: str | np.ndarray = (
+        ""
+        if callable(given)
+        else given
+        if isinstance(given, str)
+        else np.asarray(given, dtype=object)
+    )
     return Finding(table, rule, rows.astype(np.int64), text, column=column, count=count)
 
 
@@ -209,19 +214,19 @@ def check_duplicates(
             why = f"{table} has no values in its key column(s) {', '.join(key) or '(none)'}"
             findings.append(_skip(table, "duplicate_key", why))
         return findings
-    key = list(key)
-    keyed = frame[key].notna().all(axis=1).to_numpy()
-    cand = np.flatnonzero(keyed & frame.duplicated(subset=key, keep=False).to_numpy())
+    key_columns = list(key)
+    keyed = frame[key_columns].notna().all(axis=1).to_numpy()
+    cand = np.flatnonzero(keyed & frame.duplicated(subset=key_columns, keep=False).to_numpy())
     sub = frame.iloc[cand]
     copies_sub = sub.duplicated(subset=columns, keep="first").to_numpy()
-    later_sub = sub.duplicated(subset=key, keep="first").to_numpy()
+    later_sub = sub.duplicated(subset=key_columns, keep="first").to_numpy()
     copies = np.zeros(len(frame), dtype=bool)
     copies[cand[copies_sub]] = True
     conflicting = np.zeros(len(frame), dtype=bool)
     conflicting[cand[later_sub & ~copies_sub]] = True
     times = np.zeros(len(frame), dtype=np.int64)
-    times[cand] = sub.groupby(key, dropna=True)[key[0]].transform("size").to_numpy()
-    label = _key_label(frame, key)
+    times[cand] = sub.groupby(key_columns, dropna=True)[key_columns[0]].transform("size").to_numpy()
+    label = _key_label(frame, key_columns)
     findings = [
         _found(
             table,
@@ -249,7 +254,19 @@ def check_duplicates(
     return findings
 
 
-def _key_label(frame: pd.DataFrame, key: tuple[str, ...]):
+def _outside_reason(
+    column: str, values: pd.Series, label: str, lo: float, hi: float, rows: np.ndarray
+) -> np.ndarray:
+    return (
+        f"{column} "
+        + _fmt_num(values.iloc[rows])
+        + f" is outside the {label} [{lo:,.2f}, {hi:,.2f}]"
+    ).to_numpy()
+
+
+def _key_label(
+    frame: pd.DataFrame, key: tuple[str, ...] | list[str]
+) -> Callable[[np.ndarray], pd.Series]:
     def label(rows: np.ndarray) -> pd.Series:
         parts = [c + " " + frame[c].iloc[rows].astype("str").fillna("blank") for c in key]
         text = parts[0]
@@ -653,11 +670,7 @@ def check_outliers(
                 table,
                 rule,
                 flagged,
-                lambda rows, lo=lo, hi=hi, label=label: (
-                    f"{column} "
-                    + _fmt_num(values.iloc[rows])
-                    + f" is outside the {label} [{lo:,.2f}, {hi:,.2f}]"
-                ).to_numpy(),
+                partial(_outside_reason, column, values, label, lo, hi),
                 column=column,
             )
         )

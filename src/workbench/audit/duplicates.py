@@ -41,6 +41,7 @@ pairs and the merge map (``duplicate_id, surviving_id, score, cluster_id``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -267,7 +268,7 @@ def _candidate_pairs(features: pd.DataFrame, max_block_size: int) -> tuple[pd.Da
     return pd.DataFrame({"a": unique[:, 0], "b": unique[:, 1]}), skipped
 
 
-def _text_similarity(a: pd.Series, b: pd.Series, scorer) -> np.ndarray:
+def _text_similarity(a: pd.Series, b: pd.Series, scorer: Callable[..., float]) -> np.ndarray:
     both = a.notna().to_numpy() & b.notna().to_numpy()
     out = np.full(len(a), np.nan)
     if both.any():

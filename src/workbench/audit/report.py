@@ -160,7 +160,7 @@ def amount_figure(result: AuditResult) -> go.Figure:
 
 
 def failure_examples(
-    result: AuditResult, *, per_rule: int = 2, severities=("error", "warning")
+    result: AuditResult, *, per_rule: int = 2, severities: tuple[str, ...] = ("error", "warning")
 ) -> pd.DataFrame:
     """A few failing rows per rule: ids, masked e-mail (customers) and the reason."""
     examples = result.examples

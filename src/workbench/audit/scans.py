@@ -350,7 +350,15 @@ class ScanResult:
         ``table, rule, severity, column, status, failing_rows, note``."""
         rows: list[dict[str, Any]] = []
 
-        def add(table, rule, column, failing, note=None, skipped=False, failed=False):
+        def add(
+            table: str,
+            rule: str,
+            column: str | None,
+            failing: int,
+            note: str | None = None,
+            skipped: bool = False,
+            failed: bool = False,
+        ) -> None:
             status = "skipped" if skipped else ("failed" if failing or failed else "passed")
             rows.append({"table": table, "rule": rule, "severity": RULES[rule].severity,
                          "column": column, "status": status, "failing_rows": int(failing),

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-def _arrays(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true, dtype=float)
     p = np.asarray(y_prob, dtype=float)
     if y.shape != p.shape:
@@ -37,7 +38,7 @@ def _arrays(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(int), p
 
 
-def top_decile_lift(y_true, y_prob, *, share: float = 0.1) -> float:
+def top_decile_lift(y_true: ArrayLike, y_prob: ArrayLike, *, share: float = 0.1) -> float:
     """Churn rate among the ``share`` highest scores divided by the overall churn rate.
 
     Examples
@@ -53,7 +54,7 @@ def top_decile_lift(y_true, y_prob, *, share: float = 0.1) -> float:
     return float(y[order].mean() / y.mean())
 
 
-def classification_metrics(y_true, y_prob) -> dict[str, float]:
+def classification_metrics(y_true: ArrayLike, y_prob: ArrayLike) -> dict[str, float]:
     """roc_auc, pr_auc (average precision), brier, log_loss, top_decile_lift,
     positive_rate and rows of a probability score.
 
@@ -77,7 +78,7 @@ def classification_metrics(y_true, y_prob) -> dict[str, float]:
     }
 
 
-def choose_threshold(y_true, y_prob) -> float:
+def choose_threshold(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     """The probability threshold that maximises F1 (ties: the highest threshold).
 
     Examples
@@ -98,7 +99,7 @@ def choose_threshold(y_true, y_prob) -> float:
     return float(thresholds[best])
 
 
-def confusion_table(y_true, y_prob, threshold: float) -> pd.DataFrame:
+def confusion_table(y_true: ArrayLike, y_prob: ArrayLike, threshold: float) -> pd.DataFrame:
     """2 × 2 counts: rows actual (retained, churned), columns predicted at ``p ≥ threshold``.
 
     Examples
@@ -118,7 +119,7 @@ def confusion_table(y_true, y_prob, threshold: float) -> pd.DataFrame:
     )
 
 
-def gains_table(y_true, y_prob, *, points: int = 100) -> pd.DataFrame:
+def gains_table(y_true: ArrayLike, y_prob: ArrayLike, *, points: int = 100) -> pd.DataFrame:
     """Cumulative gains: share of customers contacted (highest scores first) against the
     share of all churners they contain, at ``points`` evenly spaced depths (plus 0)."""
     y, p = _arrays(y_true, y_prob)
@@ -129,7 +130,7 @@ def gains_table(y_true, y_prob, *, points: int = 100) -> pd.DataFrame:
     return pd.DataFrame({"contacted_share": depth, "churners_captured": captured[idx]})
 
 
-def calibration_table(y_true, y_prob, *, bins: int = 10) -> pd.DataFrame:
+def calibration_table(y_true: ArrayLike, y_prob: ArrayLike, *, bins: int = 10) -> pd.DataFrame:
     """Mean predicted probability against the observed churn rate in ``bins`` equal-size
     groups of customers (by predicted probability)."""
     y, p = _arrays(y_true, y_prob)

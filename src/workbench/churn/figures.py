@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from numpy.typing import ArrayLike
 from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
@@ -41,7 +42,7 @@ def _color(name: str, i: int) -> str:
     return _COLORS.get(name, px.colors.qualitative.Plotly[i % 10])
 
 
-def roc_pr_figure(y_true, scores: Mapping[str, np.ndarray]) -> go.Figure:
+def roc_pr_figure(y_true: ArrayLike, scores: Mapping[str, np.ndarray]) -> go.Figure:
     """ROC and precision–recall curves of each model, side by side."""
     y = np.asarray(y_true, dtype=int)
     fig = make_subplots(1, 2, subplot_titles=("ROC curve", "Precision–recall curve"))
@@ -65,7 +66,7 @@ def roc_pr_figure(y_true, scores: Mapping[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def gains_figure(y_true, scores: Mapping[str, np.ndarray]) -> go.Figure:
+def gains_figure(y_true: ArrayLike, scores: Mapping[str, np.ndarray]) -> go.Figure:
     """Cumulative gains: share of churners reached when contacting the top-scored share."""
     fig = go.Figure()
     for i, (name, p) in enumerate(scores.items()):
@@ -92,7 +93,9 @@ def gains_figure(y_true, scores: Mapping[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def calibration_figure(y_true, scores: Mapping[str, np.ndarray], *, bins: int = 10) -> go.Figure:
+def calibration_figure(
+    y_true: ArrayLike, scores: Mapping[str, np.ndarray], *, bins: int = 10
+) -> go.Figure:
     """Observed churn rate against the mean predicted probability in equal-size groups."""
     fig = go.Figure()
     for i, (name, p) in enumerate(scores.items()):
@@ -120,7 +123,7 @@ def calibration_figure(y_true, scores: Mapping[str, np.ndarray], *, bins: int = 
 
 
 def confusion_figure(
-    y_true, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float]
+    y_true: ArrayLike, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float]
 ) -> go.Figure:
     """Confusion matrix of each model at its decision threshold."""
     names = list(scores)

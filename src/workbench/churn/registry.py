@@ -137,7 +137,7 @@ def model_input(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
     return pipeline.named_steps["frame"].transform(frame)
 
 
-def model_signature(pipeline: Pipeline):
+def model_signature(pipeline: Pipeline) -> Any:
     """Signature of the churn pipeline: every input optional (double or string); the
     output is ``predict_proba`` (retained, churned) per row."""
     mlflow_module()
@@ -242,7 +242,7 @@ def load_model(
 # --------------------------------------------------------------------------- aliases
 
 
-def alias_version(client: Any, name: str, alias: str):
+def alias_version(client: Any, name: str, alias: str) -> Any:
     """The model version holding ``alias``, or None (also when the model is not registered)."""
     from mlflow.exceptions import MlflowException
 
@@ -333,7 +333,7 @@ class PromotionDecision:
         return pd.DataFrame(rows)
 
 
-def _result(metrics: dict[str, float]):
+def _result(metrics: dict[str, float]) -> Any:
     from mlflow.models.evaluation import EvaluationResult
 
     return EvaluationResult(metrics=metrics, artifacts={})

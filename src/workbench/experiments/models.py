@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -375,7 +376,7 @@ def _order_values(data: ExperimentData) -> tuple[np.ndarray | None, np.ndarray |
     return converters["revenue"].to_numpy(dtype="float64"), np.asarray(codes), notes
 
 
-def _order_value_block(pm, priors: Priors, values: np.ndarray, index: np.ndarray):
+def _order_value_block(pm: Any, priors: Priors, values: np.ndarray, index: np.ndarray) -> Any:
     """Order-value likelihood; returns the per-variant mean order value (a tensor).
 
     When every converter spent the same (a fixed price), the order value is known and
@@ -400,7 +401,7 @@ def _order_value_block(pm, priors: Priors, values: np.ndarray, index: np.ndarray
     return pm.Deterministic("order_value", pm.math.exp(mu + sigma**2 / 2), dims="variant")
 
 
-def _sample(pm, model, sampling: Sampling):
+def _sample(pm: Any, model: Any, sampling: Sampling) -> Any:
     """``pymc.sample`` without PyTensor's BLAS warning: these models have no large matrix
     products, so a pip-installed PyTensor without BLAS loses nothing here."""
     with warnings.catch_warnings():
@@ -410,7 +411,7 @@ def _sample(pm, model, sampling: Sampling):
         return pm.sample(model=model, **sampling.kwargs())
 
 
-def _draws(idata, name: str, variants: list[str]) -> pd.DataFrame:
+def _draws(idata: Any, name: str, variants: list[str]) -> pd.DataFrame:
     stacked = idata.posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...)
     return pd.DataFrame(stacked.to_numpy(), columns=variants)
 
@@ -520,7 +521,7 @@ def _segment_cells(data: ExperimentData) -> pd.DataFrame:
 
 
 def sampling_diagnostics(
-    idata, var_names: list[str] | None = None, *, label: str = "model"
+    idata: Any, var_names: list[str] | None = None, *, label: str = "model"
 ) -> dict[str, Any]:
     """r-hat, effective sample sizes and divergences, with ``ok`` and the problems in words.
 
@@ -574,7 +575,7 @@ def sampling_diagnostics(
     return result
 
 
-def _extreme(dataset, reducer) -> float:
+def _extreme(dataset: Any, reducer: Callable[..., Any]) -> float:
     parts = [np.asarray(dataset[name]).ravel() for name in dataset.data_vars]
     values = np.concatenate(parts) if parts else np.array([np.nan])
     values = values[np.isfinite(values)]

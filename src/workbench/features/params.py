@@ -141,7 +141,7 @@ class FeatureParams:
     email_windows: tuple[int, ...] = (7, 14, 30, 90)
     web_windows: tuple[int, ...] = (7, 30, 90)
     order_windows: tuple[int, ...] = (90, 365)
-    abandon_window_hours: float = 24
+    abandon_window_hours: float = 24.0
     highly_days: int = 7
     highly_min_opens: int = 3
     highly_min_clicks: int = 2

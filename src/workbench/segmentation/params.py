@@ -39,7 +39,7 @@ class SegmentationParams:
 
     Attributes
     ----------
-    features : tuple of str, default :data:`DEFAULT_FEATURES`
+    features : tuple of str, default () meaning :data:`DEFAULT_FEATURES`
         Feature-table columns (or patterns such as ``share_*``) the clustering uses.
         Explicitly named columns must exist and be numeric (or boolean).
     k_min, k_max : int, default 2, 10
@@ -88,7 +88,7 @@ class SegmentationParams:
     ValueError: SegmentationParams: k_min must be an int >= 2, got 1
     """
 
-    features: tuple[str, ...] = DEFAULT_FEATURES
+    features: tuple[str, ...] = ()
     k_min: int = 2
     k_max: int = 10
     k: int = 0
