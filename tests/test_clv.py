@@ -637,6 +637,9 @@ def test_cdnow_holdout_models_beat_the_naive_baseline(cdnow_split):
         assert metrics.loc[model, "mae"] < 0.8 * metrics.loc["naive", "mae"], model
         assert abs(metrics.loc[model, "total_error"]) < 0.2, model
     assert metrics.loc["naive", "total_error"] > 0.5  # past rates overstate a dying cohort
+    table = clv.compare_models(fits, metrics)
+    assert table.index.tolist() == [*clv.PURCHASE_MODELS, "naive"]
+    assert table.loc["bg_nbd", "holdout_mae"] == metrics.loc["bg_nbd", "mae"]
 
 
 def test_tracking_series_adds_up(cdnow_split):

@@ -38,7 +38,9 @@ class ClvParams:
     horizon_days : int, default 365
         Prediction horizon: expected purchases and CLV cover ``[as_of, as_of + horizon_days)``;
         the holdout check fits as of ``as_of - horizon_days`` and compares with what
-        happened up to ``as_of``.
+        happened up to ``as_of``. The models have no seasonality: a holdout shorter than a
+        year measures the season as well (on the demo data, 180 days before 2026-06-30
+        over-predict by a third, 365 days are within 1 %).
     time_unit : {"weeks", "days"}, default "weeks"
         Unit of ``recency`` and ``T`` (and so of the rate parameter ``alpha``).
     annual_discount_rate : float, default 0.10

@@ -263,7 +263,7 @@ def compare_models(
     table = pd.DataFrame.from_dict(rows, orient="index")
     if metrics is not None:
         renamed = metrics.rename(columns=lambda c: f"holdout_{c}")
-        table = table.join(renamed, how="outer")
+        table = table.join(renamed, how="outer").reindex([*fits, "naive"])
         table.loc["naive", "label"] = MODEL_LABELS["naive"]
     return table
 
