@@ -4,6 +4,8 @@ point-in-time route from the canonical tables, the summary and the figures."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -449,6 +451,7 @@ def test_summary_and_figures(hillstrom_result):
     assert "random" not in summary["models"]
     assert sum(summary["scores"]["best_arm"].values()) == len(data)
     assert summary["rows"]["train"] + summary["rows"]["holdout"] == len(data)
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary  # strict JSON as is
 
     arm = ARMS[1]
     fig = up.qini_figure(result.curves, arm, chosen=result.chosen[arm])
