@@ -32,7 +32,7 @@ from workbench.uplift.metrics import (
     uplift_at_k,
     uplift_by_bin,
 )
-from workbench.uplift.params import BASELINE, UpliftParams
+from workbench.uplift.params import BASELINE, LEARNERS, UpliftParams
 
 __all__ = [
     "RANDOM",
@@ -68,7 +68,7 @@ def pair_arrays(data: UpliftData, arm: str) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _split_name(name: str) -> tuple[str, str]:
-    for learner in ("xgboost", "linear"):
+    for learner in LEARNERS:
         if name.endswith("_" + learner):
             return name[: -len(learner) - 1], learner
     return name, ""
