@@ -1,0 +1,172 @@
+"""Parameters of the uplift stage: models, base learners, holdout, metrics and the gate.
+
+Every number a data scientist may want to change is a field of :class:`UpliftParams`;
+the notebook's parameters cell maps one to one onto these fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["UpliftParams", "APPROACHES", "LEARNERS", "BASELINE", "UPLIFT_AT_K_STRATEGIES"]
+
+#: The response model (outcome among the treated only): the baseline every uplift model
+#: has to beat.
+BASELINE = "response"
+#: Uplift approaches that can be fitted (the response baseline is always fitted too).
+APPROACHES = ("two_model", "class_transformation", "x_learner")
+#: Base learners: XGBoost, and a linear model (logistic regression for a binary
+#: outcome, ridge regression for a continuous one and for every effect regression).
+LEARNERS = ("xgboost", "linear")
+#: How ``uplift_at_k`` picks the top k (scikit-uplift's two strategies).
+UPLIFT_AT_K_STRATEGIES = ("overall", "by_group")
+
+
+@dataclass(frozen=True)
+class UpliftParams:
+    """Models, base learners, holdout, metrics and the decision gate of the uplift stage.
+
+    Attributes
+    ----------
+    holdout_size : float, default 0.3
+        Share of the rows kept out of training to compare the models (stratified by
+        treatment arm × outcome).
+    approaches : tuple of str, default ("two_model", "class_transformation", "x_learner")
+        Uplift approaches compared with the response baseline. ``class_transformation``
+        is skipped for a continuous outcome.
+    learners : tuple of str, default ("xgboost", "linear")
+        Base learners; every approach is fitted with each of them.
+    n_estimators, learning_rate, max_depth, min_child_weight, subsample,
+    colsample_bytree, reg_lambda
+        XGBoost settings (``tree_method="hist"``, a fixed number of rounds). Shallow,
+        regularised trees: an uplift is a small difference of two predictions, and
+        over-fitted trees turn noise into spurious heterogeneity.
+    linear_c : float, default 1.0
+        Inverse regularisation strength of the logistic regression (``alpha = 1 / C``
+        for the ridge regressions).
+    max_categories : int, default 20
+        One-hot columns per categorical feature at most; rarer levels are pooled.
+    balanced_tolerance : float, default 0.02
+        Class transformation uses the classic label ``z = y·w + (1 − y)(1 − w)`` when an
+        arm's share of the arm-plus-control rows is within this distance of 0.5, and the
+        propensity-corrected transformed outcome otherwise.
+    top_fractions : tuple of float, default (0.1, 0.2, 0.3)
+        Shares of the holdout for ``uplift_at_k`` (reported as ``uplift_at_10`` …).
+    uplift_at_k_strategy : {"overall", "by_group"}, default "overall"
+        scikit-uplift's strategies: the top k of all rows, or of each group separately.
+    bins : int, default 10
+        Bins of the uplift-by-decile table.
+    ci_level : float, default 0.95
+        Two-sided level of the decile intervals and of the Qini interval.
+    n_bootstrap : int, default 200
+        Bootstrap resamples of the holdout (within each arm) for the Qini interval and
+        the gate; 0 uses the point estimate only.
+    gate_confidence : float, default 0.9
+        A model beats the random ranking when the ``1 − gate_confidence`` quantile of its
+        bootstrapped Qini is above 0 (0.5 ≈ the point estimate above 0).
+    min_uplift : float, default 0.0
+        ``best_arm`` is the arm with the largest expected uplift when it is above this
+        value, else none; the persuadable audience is the customers above it.
+    refit : bool, default True
+        Refit the chosen models on every row (training plus holdout) before scoring;
+        the holdout metrics describe the models fitted on the training rows.
+    n_jobs : int, default 1
+        Threads of XGBoost (one is fastest on a busy shared machine).
+    random_state : int, default 7
+        Seed of the split, the bootstrap and every model.
+
+    Examples
+    --------
+    >>> UpliftParams(learners=("xgboost",)).learners
+    ('xgboost',)
+    >>> UpliftParams(approaches=("s_learner",))
+    Traceback (most recent call last):
+    ...
+    ValueError: UpliftParams: approaches must be a non-empty subset of two_model, class_transformation, x_learner; got 's_learner'
+    """
+
+    holdout_size: float = 0.3
+    approaches: tuple[str, ...] = APPROACHES
+    learners: tuple[str, ...] = LEARNERS
+    n_estimators: int = 200
+    learning_rate: float = 0.03
+    max_depth: int = 2
+    min_child_weight: float = 10.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 5.0
+    linear_c: float = 1.0
+    max_categories: int = 20
+    balanced_tolerance: float = 0.02
+    top_fractions: tuple[float, ...] = (0.1, 0.2, 0.3)
+    uplift_at_k_strategy: str = "overall"
+    bins: int = 10
+    ci_level: float = 0.95
+    n_bootstrap: int = 200
+    gate_confidence: float = 0.9
+    min_uplift: float = 0.0
+    refit: bool = True
+    n_jobs: int = 1
+    random_state: int = 7
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("approaches", APPROACHES), ("learners", LEARNERS)):
+            value = getattr(self, name)
+            items = (value,) if isinstance(value, str) else tuple(value)
+            if not items or any(v not in allowed for v in items) or len(set(items)) < len(items):
+                got = ", ".join(map(repr, items)) or "nothing"
+                raise ValueError(
+                    f"UpliftParams: {name} must be a non-empty subset of {', '.join(allowed)}; "
+                    f"got {got}"
+                )
+            object.__setattr__(self, name, items)
+        for name in ("n_estimators", "max_depth", "max_categories", "n_jobs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"UpliftParams: {name} must be a positive int, got {value!r}")
+        if not isinstance(self.bins, int) or self.bins < 2:
+            raise ValueError(f"UpliftParams: bins must be an int >= 2, got {self.bins!r}")
+        if not isinstance(self.n_bootstrap, int) or self.n_bootstrap < 0:
+            raise ValueError(
+                f"UpliftParams: n_bootstrap must be an int >= 0, got {self.n_bootstrap!r}"
+            )
+        for name in ("holdout_size", "ci_level", "gate_confidence"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 < value < 1:
+                raise ValueError(
+                    f"UpliftParams: {name} must be between 0 and 1 (exclusive), got {value!r}"
+                )
+        for name in ("learning_rate", "subsample", "colsample_bytree"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 < value <= 1:
+                raise ValueError(f"UpliftParams: {name} must be in (0, 1], got {value!r}")
+        for name in ("min_child_weight", "reg_lambda"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"UpliftParams: {name} must be a number >= 0, got {value!r}")
+        if not isinstance(self.linear_c, int | float) or self.linear_c <= 0:
+            raise ValueError(f"UpliftParams: linear_c must be positive, got {self.linear_c!r}")
+        if not 0 <= self.balanced_tolerance < 0.5:
+            raise ValueError(
+                "UpliftParams: balanced_tolerance must be in [0, 0.5), "
+                f"got {self.balanced_tolerance!r}"
+            )
+        fractions = tuple(float(k) for k in self.top_fractions)
+        if not fractions or any(not 0 < k < 1 for k in fractions):
+            raise ValueError(
+                "UpliftParams: top_fractions must be shares in (0, 1), e.g. (0.1, 0.2, 0.3); "
+                f"got {self.top_fractions!r}"
+            )
+        object.__setattr__(self, "top_fractions", fractions)
+        if self.uplift_at_k_strategy not in UPLIFT_AT_K_STRATEGIES:
+            raise ValueError(
+                f"UpliftParams: uplift_at_k_strategy must be one of "
+                f"{', '.join(UPLIFT_AT_K_STRATEGIES)}, got {self.uplift_at_k_strategy!r}"
+            )
+        if not isinstance(self.min_uplift, int | float):
+            raise ValueError(f"UpliftParams: min_uplift must be a number, got {self.min_uplift!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (lists for tuples), e.g. for MLflow parameters."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
