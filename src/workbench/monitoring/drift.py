@@ -192,8 +192,9 @@ class ColumnBins:
                 counts[-1] -= missing
             return np.append(counts, missing).astype(np.int64)
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        of_unique = pd.Index(self.categories).get_indexer(uniques)
-        index = np.where(codes >= 0, of_unique[np.maximum(codes, 0)], -1)
+        # bin of each distinct value, and -1 last so that the missing code (-1) maps to -1
+        of_unique = np.append(pd.Index(self.categories).get_indexer(uniques), -1)
+        index = of_unique[codes]
         missing = int((codes < 0).sum())
         seen = index >= 0
         counts = np.bincount(np.minimum(index[seen], self.kept), minlength=self.kept + 1)

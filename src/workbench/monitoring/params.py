@@ -48,8 +48,8 @@ class DriftThresholds:
     gives PSI ≈ 0.038 and JS ≈ 0.083 at δ = 0.2, PSI ≈ 0.24 and JS ≈ 0.20 at δ = 0.5: the
     alert thresholds agree with each other, the JS warning (0.05, about δ = 0.12) is more
     sensitive than the PSI warning (0.1, about δ = 0.33). The noise gate keeps small samples
-    from warning: at 5,000 rows on each side, sampling noise alone exceeds JS 0.045 once in
-    a thousand comparisons; at 1,000 rows, JS 0.10.
+    from warning: on 10 bins with 5,000 rows on each side, sampling noise alone exceeds JS
+    0.045 about once in a thousand comparisons; with 1,000 rows, JS 0.10.
 
     Attributes
     ----------
