@@ -135,6 +135,18 @@ def test_categorical_bins_pool_rare_and_unseen_categories():
     assert bins.counts(current).tolist() == [1, 0, 1, 2, 2]
 
 
+@pytest.mark.parametrize("bins", [10, 60])  # few edges: a pass per edge; many: searchsorted
+def test_numeric_counts_equal_pandas_cut(bins):
+    rng = np.random.default_rng(8)
+    reference = pd.Series(rng.gamma(2.0, 3.0, 5000))
+    current = pd.Series(np.r_[rng.gamma(2.0, 4.0, 3000), [np.nan] * 7, [-1.0, 1e6]])
+    fitted = monitoring.fit_bins(reference, bins=bins)
+    assert len(fitted.edges) == bins - 1
+    cut = pd.cut(current, [-np.inf, *fitted.edges, np.inf], right=True, labels=False)
+    expected = [*np.bincount(cut.dropna().astype(int), minlength=bins), 7]
+    assert fitted.counts(current).tolist() == expected
+
+
 def test_fit_bins_rejects_an_unknown_kind():
     with pytest.raises(ValueError, match="kind of column 'x' must be 'numeric' or 'categorical'"):
         monitoring.fit_bins(pd.Series([1, 2], name="x"), kind="ordinal")
