@@ -125,9 +125,9 @@ def test_summary_errors_name_the_problem():
     orders = orders_frame([("a", "2026-01-01", 1.0, "completed")])
     with pytest.raises(KeyError, match="orders: column\\(s\\) 'status' missing"):
         clv.rfm_summary(orders.drop(columns="status"), ts("2026-02-01"))
-    with pytest.raises(ValueError, match="as_of must be a UTC midnight Timestamp"):
+    with pytest.raises(ValueError, match="clv: as_of must be a UTC midnight"):
         clv.rfm_summary(orders, pd.Timestamp("2026-02-01"))
-    with pytest.raises(ValueError, match="as_of must be a UTC midnight Timestamp"):
+    with pytest.raises(ValueError, match="clv: as_of must be a UTC midnight"):
         clv.rfm_summary(orders, ts("2026-02-01 12:00"))
     with pytest.raises(ValueError, match="time_unit must be one of weeks, days; got 'months'"):
         clv.rfm_summary(orders, ts("2026-02-01"), time_unit="months")

@@ -73,7 +73,6 @@ from workbench.clv.summary import (
     SUMMARY_COLUMNS,
     CalibrationHoldout,
     calibration_holdout,
-    check_as_of,
     rfm_summary,
     transactions,
 )
@@ -105,7 +104,6 @@ __all__ = [
     "ClvResult",
     "FittedModel",
     "calibration_holdout",
-    "check_as_of",
     "choose_model",
     "clv_distribution_figure",
     "clv_summary",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,7 +170,9 @@ def _start(model: str, x: np.ndarray, T: np.ndarray, w: np.ndarray) -> np.ndarra
     return np.log([start[k] for k in PARAM_NAMES[model]])
 
 
-def _maximise(objective, start: np.ndarray, jac: bool) -> tuple[np.ndarray, bool]:
+def _maximise(
+    objective: Callable[[np.ndarray], Any], start: np.ndarray, jac: bool
+) -> tuple[np.ndarray, bool]:
     """L-BFGS-B on the log parameters; one restart from the optimum when it stops early
     (finite-difference gradients sometimes end it before convergence)."""
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(start)
@@ -182,11 +184,16 @@ def _maximise(objective, start: np.ndarray, jac: bool) -> tuple[np.ndarray, bool
     return best.x, bool(best.success and not at_bound)
 
 
-def _objective(loglik, gradient, names: tuple[str, ...], weights: np.ndarray):
+def _objective(
+    loglik: Callable[[dict[str, Any]], np.ndarray],
+    gradient: Callable[[dict[str, Any]], dict[str, np.ndarray]] | None,
+    names: tuple[str, ...],
+    weights: np.ndarray,
+) -> Callable[[np.ndarray], Any]:
     """Mean negative log-likelihood of the log parameters, with its gradient when given."""
     total = weights.sum()
 
-    def value(theta: np.ndarray):
+    def value(theta: np.ndarray) -> Any:
         params = dict(zip(names, np.exp(theta), strict=True))
         with np.errstate(all="ignore"):
             nll = -(weights * loglik(params)).sum() / total
@@ -266,7 +273,7 @@ def describe_priors(config: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _pymc_class(model: str):
+def _pymc_class(model: str) -> Any:
     from pymc_marketing import clv as pmc
 
     return {

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 __all__ = [
@@ -69,18 +70,22 @@ def _check_model(model: str) -> None:
         )
 
 
-def _arrays(x, t_x, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arrays(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (np.asarray(x, dtype=float), np.asarray(t_x, dtype=float), np.asarray(T, dtype=float))
 
 
-def _away_from_one(a):
+def _away_from_one(a: ArrayLike) -> np.ndarray:
     """Shift a value within 1e-7 of 1 off it: the BG/NBD expectations divide by a - 1
     (their limit at a = 1 is finite, the formula is 0/0 there)."""
     a = np.asarray(a, dtype=float)
     return np.where(np.abs(a - 1.0) < 1e-7, 1.0 + 1e-7, a)
 
 
-def purchase_log_likelihood(model: str, params: Params, x, t_x, T) -> np.ndarray:
+def purchase_log_likelihood(
+    model: str, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+) -> np.ndarray:
     """Log-likelihood of each customer's ``(x, t_x, T)`` under a purchase model.
 
     Parameters
@@ -127,7 +132,7 @@ def purchase_log_likelihood(model: str, params: Params, x, t_x, T) -> np.ndarray
 
 
 def purchase_log_likelihood_gradient(
-    model: str, params: Params, x, t_x, T
+    model: str, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
 ) -> dict[str, np.ndarray]:
     """Derivatives of each customer's log-likelihood with respect to each parameter.
 
@@ -167,7 +172,7 @@ def purchase_log_likelihood_gradient(
     }
 
 
-def _pareto_tail(params: Params, x, t_x, T) -> np.ndarray:
+def _pareto_tail(params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> np.ndarray:
     """``log`` of the Pareto/NBD likelihood without ``Γ(r+x) α^r / Γ(r)``.
 
     Fader & Hardie (2005), eq. (22) rewritten with both terms positive (as pymc-marketing
@@ -175,6 +180,7 @@ def _pareto_tail(params: Params, x, t_x, T) -> np.ndarray:
     hypergeometric term over the larger of α and β.
     """
     r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
+    x, t_x, T = _arrays(x, t_x, T)
     rsx = r + s + x
     big = np.maximum(alpha, beta)
     diff = np.abs(alpha - beta)
@@ -187,7 +193,7 @@ def _pareto_tail(params: Params, x, t_x, T) -> np.ndarray:
     )
 
 
-def p_alive(model: str, params: Params, x, t_x, T) -> np.ndarray:
+def p_alive(model: str, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> np.ndarray:
     """Probability that a customer with history ``(x, t_x, T)`` is still active at ``T``.
 
     BG/NBD gives exactly 1 to customers without a repeat purchase (they cannot have
@@ -226,7 +232,9 @@ def p_alive(model: str, params: Params, x, t_x, T) -> np.ndarray:
     return np.where(x > 0, prob, 1.0) if model == "bg_nbd" else prob
 
 
-def expected_purchases(model: str, params: Params, t, x, t_x, T) -> np.ndarray:
+def expected_purchases(
+    model: str, params: Params, t: ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+) -> np.ndarray:
     """Expected repeat transactions in ``(T, T + t]`` given the history ``(x, t_x, T)``.
 
     BG/NBD: Fader, Hardie & Lee (2005) eq. (10); modified BG/NBD: Batislam et al. (2007)
@@ -247,7 +255,9 @@ def expected_purchases(model: str, params: Params, t, x, t_x, T) -> np.ndarray:
     return alive * p_alive(model, params, x, t_x, T)
 
 
-def expected_purchases_if_alive(model: str, params: Params, t, x, t_x, T) -> np.ndarray:
+def expected_purchases_if_alive(
+    model: str, params: Params, t: ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+) -> np.ndarray:
     """Expected repeat transactions in ``(T, T + t]`` of a customer known to be alive at ``T``.
 
     Split from :func:`expected_purchases` so a discounting loop over many ``t`` computes
@@ -276,7 +286,7 @@ def expected_purchases_if_alive(model: str, params: Params, t, x, t_x, T) -> np.
     return c / (a - 1) * (1 - tail)
 
 
-def expected_purchases_new(model: str, params: Params, t) -> np.ndarray:
+def expected_purchases_new(model: str, params: Params, t: ArrayLike) -> np.ndarray:
     """Expected repeat transactions in ``(0, t]`` of a customer who just made a first one.
 
     BG/NBD: ``(a+b-1)/(a-1) [1 - (α/(α+t))^r 2F1(r, b; a+b-1; t/(α+t))]`` (FHL 2005 eq. 9);
@@ -307,7 +317,7 @@ def expected_purchases_new(model: str, params: Params, t) -> np.ndarray:
     return b / (a - 1) * (1 - (1 - z) ** r * hyp2f1(r, b + 1, a + b, z))
 
 
-def gamma_gamma_log_likelihood(params: Params, x, mean_value) -> np.ndarray:
+def gamma_gamma_log_likelihood(params: Params, x: ArrayLike, mean_value: ArrayLike) -> np.ndarray:
     """Log-density of each customer's mean repeat-transaction value ``z̄`` given ``x ≥ 1``.
 
     ``f(z̄) = Γ(px+q) / (Γ(px) Γ(q)) · γ^q z̄^(px-1) x^(px) / (γ + x z̄)^(px+q)``
@@ -328,7 +338,9 @@ def gamma_gamma_log_likelihood(params: Params, x, mean_value) -> np.ndarray:
     )
 
 
-def gamma_gamma_log_likelihood_gradient(params: Params, x, mean_value) -> dict[str, np.ndarray]:
+def gamma_gamma_log_likelihood_gradient(
+    params: Params, x: ArrayLike, mean_value: ArrayLike
+) -> dict[str, np.ndarray]:
     """Derivatives of :func:`gamma_gamma_log_likelihood` with respect to ``p, q, gamma``."""
     x = np.asarray(x, dtype=float)
     z = np.asarray(mean_value, dtype=float)
@@ -343,7 +355,7 @@ def gamma_gamma_log_likelihood_gradient(params: Params, x, mean_value) -> dict[s
     }
 
 
-def expected_order_value(params: Params, x, mean_value) -> np.ndarray:
+def expected_order_value(params: Params, x: ArrayLike, mean_value: ArrayLike) -> np.ndarray:
     """Expected value of a customer's future transactions under Gamma–Gamma.
 
     ``E(M | x, z̄) = p (γ + x z̄) / (p x + q - 1)``: a weighted mean of the population mean

@@ -22,6 +22,8 @@ With MCMC fits, every quantity also gets an equal-tailed credible interval from
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,7 +82,13 @@ def discount_grid(params: ClvParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _discounted_if_alive(
-    fit: FittedModel, p, grid, factors, x, t_x, T
+    fit: FittedModel,
+    p: Mapping[str, Any],
+    grid: np.ndarray,
+    factors: np.ndarray,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Σ_k ΔE_k(alive) · factor_k, and E(alive) over the whole horizon."""
     total = np.zeros(np.broadcast_shapes(np.shape(x), np.shape(p["r"])))
@@ -92,7 +100,9 @@ def _discounted_if_alive(
     return total, previous
 
 
-def _point(summary: pd.DataFrame, purchase: FittedModel, spend: FittedModel, params: ClvParams):
+def _point(
+    summary: pd.DataFrame, purchase: FittedModel, spend: FittedModel, params: ClvParams
+) -> pd.DataFrame:
     stats = sufficient_statistics(summary)
     x, t_x, T = (stats[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     grid, factors = discount_grid(params)
@@ -335,7 +345,7 @@ def history_matrix(
     if quantity == "p_alive":
         values = p_alive(fit.model, fit.params, x, t_x, T)
     else:
-        values = expected_purchases(fit.model, fit.params, horizon, x, t_x, T)
+        values = expected_purchases(fit.model, fit.params, float(horizon or 0), x, t_x, T)
     values = np.broadcast_to(values, (len(x), t_x.shape[1])).copy()
     values[(x > 0) & (t_x == 0)] = np.nan
     values[(x == 0) & (t_x > 0)] = np.nan

@@ -18,7 +18,7 @@ import pandas as pd
 from workbench.clv.fit import FittedModel, fit_gamma_gamma, fit_purchase_model
 from workbench.clv.params import MODEL_LABELS, ClvParams
 from workbench.clv.predict import new_customer_value, predict_customers, tier_table
-from workbench.clv.summary import CalibrationHoldout, calibration_holdout, check_as_of, rfm_summary
+from workbench.clv.summary import CalibrationHoldout, calibration_holdout, rfm_summary
 from workbench.clv.validate import (
     choose_model,
     compare_models,
@@ -29,6 +29,7 @@ from workbench.clv.validate import (
     holdout_predictions,
     tracking_series,
 )
+from workbench.schema import check_as_of
 
 __all__ = ["ClvResult", "run_clv", "clv_summary"]
 
@@ -148,7 +149,7 @@ def run_clv(
     their error); ``params.method`` applies to the fits that predict.
     """
     params = params or ClvParams()
-    check_as_of(as_of)
+    check_as_of(as_of, "run_clv")
     summary = rfm_summary(orders, as_of, time_unit=params.time_unit)
     if summary.empty or int(summary["frequency"].sum()) == 0:
         raise ValueError(

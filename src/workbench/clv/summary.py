@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from workbench.clv.params import TIME_UNITS
+from workbench.schema import check_as_of
 
 __all__ = [
     "ORDER_COLUMNS",
     "SUMMARY_COLUMNS",
     "CalibrationHoldout",
-    "check_as_of",
     "transactions",
     "rfm_summary",
     "calibration_holdout",
@@ -50,33 +50,6 @@ SUMMARY_COLUMNS = (
     "first_purchase",
     "last_purchase",
 )
-
-
-def check_as_of(as_of: pd.Timestamp, name: str = "as_of") -> pd.Timestamp:
-    """Return ``as_of`` when it is a UTC midnight ``Timestamp``, else raise.
-
-    Dates are parsed once, at the stage boundary (:func:`workbench.stage.parse_as_of`).
-
-    Examples
-    --------
-    >>> check_as_of(pd.Timestamp("2026-06-30", tz="UTC"))
-    Timestamp('2026-06-30 00:00:00+0000', tz='UTC')
-    >>> check_as_of(pd.Timestamp("2026-06-30"))
-    Traceback (most recent call last):
-    ...
-    ValueError: as_of must be a UTC midnight Timestamp (workbench.stage.parse_as_of makes one), got Timestamp('2026-06-30 00:00:00')
-    """
-    if (
-        not isinstance(as_of, pd.Timestamp)
-        or as_of.tzinfo is None
-        or as_of.utcoffset() != pd.Timedelta(0)
-        or as_of != as_of.normalize()
-    ):
-        raise ValueError(
-            f"{name} must be a UTC midnight Timestamp (workbench.stage.parse_as_of makes one), "
-            f"got {as_of!r}"
-        )
-    return as_of
 
 
 def _days_per_unit(time_unit: str) -> float:
@@ -130,10 +103,10 @@ def transactions(
     [[12.0, 2.0], [3.0, 1.0]]
     """
     _check_orders(orders)
-    check_as_of(as_of)
+    check_as_of(as_of, "clv")
     keep = (orders["status"] == "completed") & (orders["ordered_at"] < as_of)
     if start is not None:
-        keep &= orders["ordered_at"] >= check_as_of(start, "start")
+        keep &= orders["ordered_at"] >= check_as_of(start, "clv start")
     frame = orders.loc[keep, ["customer_id", "ordered_at", "amount"]]
     unusable = frame["customer_id"].isna() | frame["ordered_at"].isna()
     if unusable.any():
@@ -326,7 +299,7 @@ def calibration_holdout(
     [['a', 1, 1, 3.0]]
     """
     unit_days = _days_per_unit(time_unit)
-    check_as_of(as_of)
+    check_as_of(as_of, "clv")
     if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or horizon_days <= 0:
         raise ValueError(
             f"calibration_holdout: horizon_days must be a positive int, got {horizon_days!r}"

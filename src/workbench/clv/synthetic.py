@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from workbench.clv.formulas import PARAM_NAMES, PURCHASE_MODELS
 
@@ -20,7 +21,7 @@ __all__ = ["draw_summary"]
 def draw_summary(
     model: str,
     params: Mapping[str, float],
-    T,
+    T: ArrayLike,
     *,
     seed: int,
     days_per_unit: float = 7.0,

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.special import xlogy
 from scipy.stats import chi2
 
@@ -252,7 +253,7 @@ def fit_bins(
     )
 
 
-def _shares(counts, name: str) -> np.ndarray:
+def _shares(counts: ArrayLike, name: str) -> np.ndarray:
     c = np.asarray(counts, dtype="float64")
     if c.ndim != 1 or (c < 0).any() or not np.isfinite(c).all():
         raise ValueError(f"{name}: expected a vector of counts or shares >= 0, got {counts!r}")
@@ -262,7 +263,7 @@ def _shares(counts, name: str) -> np.ndarray:
     return c / total
 
 
-def _pair(reference, current, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _pair(reference: ArrayLike, current: ArrayLike, name: str) -> tuple[np.ndarray, np.ndarray]:
     p, q = _shares(reference, name), _shares(current, name)
     if p.shape != q.shape:
         raise ValueError(
@@ -272,7 +273,7 @@ def _pair(reference, current, name: str) -> tuple[np.ndarray, np.ndarray]:
     return p, q
 
 
-def psi(reference, current, *, eps: float = 1e-4) -> float:
+def psi(reference: ArrayLike, current: ArrayLike, *, eps: float = 1e-4) -> float:
     """Population stability index of two binned distributions.
 
     ``Σ (q - p) ln(q / p)`` over bins, with ``p`` the reference and ``q`` the current
@@ -290,7 +291,7 @@ def psi(reference, current, *, eps: float = 1e-4) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def js_distance(reference, current) -> float:
+def js_distance(reference: ArrayLike, current: ArrayLike) -> float:
     """Jensen–Shannon distance (base 2, in [0, 1]) of two binned distributions.
 
     The square root of ``½ KL(p‖m) + ½ KL(q‖m)`` with ``m = (p + q) / 2``; ``0 · log 0 = 0``,
@@ -311,7 +312,7 @@ def js_distance(reference, current) -> float:
     return float(np.sqrt(np.clip(divergence / np.log(2), 0.0, 1.0)))
 
 
-def homogeneity_p_value(reference_counts, current_counts) -> float:
+def homogeneity_p_value(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
     """p-value of a G-test that two count vectors come from one distribution.
 
     ``G = 2 Σ O ln(O / E)`` over the 2 × k table of counts (bins empty on both sides left

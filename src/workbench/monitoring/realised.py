@@ -27,10 +27,10 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from workbench.canonical import open_tables
 from workbench.churn.evaluate import calibration_table, classification_metrics
 from workbench.churn.labels import completed_buyers
 from workbench.churn.params import RISK_BANDS
-from workbench.features import open_inputs
 
 __all__ = [
     "RealisedChurn",
@@ -307,7 +307,7 @@ class RealisedPurchases:
 
 def _purchase_days(source: Any, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Distinct UTC days with a completed order in ``[start, end)``, per customer id."""
-    inputs = open_inputs(source)
+    inputs = open_tables(source, tables=("orders",))
     orders = inputs.tables["orders"]
     window = orders.filter(
         (orders.status == "completed")
@@ -342,7 +342,7 @@ def realised_purchases(
         The CLV output of a run as of ``as_of``: ``customer_id`` and ``predicted_column``
         (expected purchases over ``horizon_days``).
     orders : DataFrame or source
-        A canonical orders frame or any source :func:`workbench.features.open_inputs`
+        A canonical orders frame or any source :func:`workbench.canonical.open_tables`
         accepts, covering ``[as_of, as_of + horizon_days)``.
     as_of, observed_until : Timestamp
         As in :func:`realised_churn`.

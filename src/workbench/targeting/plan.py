@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.stage import parse_as_of
+from workbench.schema import check_as_of
 from workbench.targeting.capping import (
     apply_frequency_cap,
     cap_table,
@@ -156,7 +156,7 @@ def plan_targeting(
     truth_hours : Series, optional
         True preferred hours by customer id (simulator), for the send-time oracle.
     """
-    as_of = parse_as_of(as_of)
+    check_as_of(as_of, "plan_targeting")
     params = params or TargetingParams()
     if audiences is None or isinstance(audiences, str | Path):
         audiences = load_audiences(audiences)

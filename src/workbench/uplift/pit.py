@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from workbench.experiments.inputs import ExperimentInputError, experiment_from_tables
+from workbench.experiments import ExperimentInputError, experiment_from_tables
 from workbench.uplift.inputs import UpliftData, UpliftInputError, prepare_uplift_data
 
 __all__ = ["OUTCOMES", "TREATMENT_COLUMN", "first_assignment_date", "uplift_data_from_tables"]
