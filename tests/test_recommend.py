@@ -228,6 +228,16 @@ def test_matrix_uses_completed_lines_strictly_before_the_cutoff(shop, shop_data)
     assert data.item_category.tolist() == [2, 1, 1, 0]
 
 
+def test_two_key_sort_gives_the_same_matrices(shop, shop_data, monkeypatch):
+    """Bases too large to pack (customer, product, order) into one int64 sort on two keys."""
+    orders, items, products = shop
+    monkeypatch.setattr("workbench.recommend.interactions._PACKED_KEY_LIMIT", 0)
+    other = build_interactions(orders, items, CUTOFF, products=products)
+    assert (other.purchases != shop_data.purchases).nnz == 0
+    assert np.array_equal(other.last_days, shop_data.last_days)
+    assert np.array_equal(other.span_days, shop_data.span_days)
+
+
 def test_quantity_weighting_and_views(shop):
     orders, items, products = shop
     data = build_interactions(orders, items, CUTOFF, products=products, weighting="quantity")

@@ -52,9 +52,12 @@ from workbench.recommend.final import (
 )
 from workbench.recommend.interactions import (
     Interactions,
+    Lines,
     build_interactions,
     check_as_of,
     completed_lines,
+    interactions_from_lines,
+    line_codes,
     purchases_in_window,
     require_columns,
 )
@@ -107,6 +110,7 @@ __all__ = [
     "EvaluationSet",
     "Interactions",
     "ItemKNN",
+    "Lines",
     "Popularity",
     "RecommendParams",
     "RecommendationsResult",
@@ -126,6 +130,8 @@ __all__ = [
     "evaluation_set",
     "explain",
     "final_recommendations",
+    "interactions_from_lines",
+    "line_codes",
     "make_model",
     "metrics_from_arrays",
     "paired_bootstrap",

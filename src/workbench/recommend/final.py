@@ -29,9 +29,10 @@ from sklearn.base import clone
 
 from workbench.recommend.interactions import (
     Interactions,
-    build_interactions,
+    Lines,
     check_as_of,
-    completed_lines,
+    interactions_from_lines,
+    line_codes,
     require_columns,
 )
 from workbench.recommend.models import Recommender
@@ -47,20 +48,17 @@ _BEFORE = "you bought this before"
 _POPULAR = "popular with customers"
 
 
-def basket_cooccurrence(
-    orders: pd.DataFrame, order_items: pd.DataFrame, cutoff: pd.Timestamp, item_ids: pd.Index
-) -> sp.csr_matrix:
-    """Products × products: completed orders before ``cutoff`` that hold both (the
-    diagonal: orders that hold the product)."""
-    lines = completed_lines(orders, order_items, end=cutoff)
-    item = item_ids.get_indexer(lines["product_id"].astype("str"))
-    order = pd.factorize(lines["order_id"])[0]
+def basket_cooccurrence(lines: Lines, item_ids: pd.Index) -> sp.csr_matrix:
+    """Products × products: completed orders that hold both (the diagonal: orders that
+    hold the product), from lines coded by :func:`line_codes`."""
+    item = item_ids.get_indexer(lines.product_ids)[lines.product]
     keep = item >= 0
+    order = np.unique(lines.order[keep], return_inverse=True)[1]
     baskets = sp.csr_matrix(
-        (np.ones(int(keep.sum()), np.float32), (order[keep], item[keep])),
+        (np.ones(int(keep.sum()), np.float32), (order, item[keep])),
         shape=(int(order.max()) + 1 if len(order) else 0, len(item_ids)),
     )
-    baskets.data[:] = 1.0  # sum_duplicates ran: one product twice in an order counts once
+    baskets.data[:] = 1.0  # duplicates were summed: one product twice in an order counts once
     return (baskets.T @ baskets).tocsr()
 
 
@@ -120,9 +118,9 @@ def final_recommendations(
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k <= 0:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
     require_columns(orders, "orders", ("customer_id", "ordered_at"))
-    data = build_interactions(orders, order_items, as_of, products=products,
-                              web_events=web_events, weighting=weighting,
-                              view_weight=view_weight)  # fmt: skip
+    lines = line_codes(orders, order_items, end=as_of)
+    data = interactions_from_lines(lines, as_of, products=products, web_events=web_events,
+                                   weighting=weighting, view_weight=view_weight)  # fmt: skip
     fitted = clone(model).fit(data)
     placed = (orders["ordered_at"] < as_of).to_numpy(dtype=bool, na_value=False)
     customers = pd.Index(pd.unique(orders.loc[placed, "customer_id"].dropna().astype("str")))
@@ -146,7 +144,8 @@ def final_recommendations(
         f"{int((~warm).sum()):,}",
         type(model).__name__,
     )
-    together = basket_cooccurrence(orders, order_items, as_of, data.item_ids)
+    together = basket_cooccurrence(lines, data.item_ids)
+    del lines
     user_rows = np.where(warm, rows, -1)
     codes, labels = explain(items, user_rows, data, together, products, min_together,
                             max_cycle_days, batch_size)  # fmt: skip

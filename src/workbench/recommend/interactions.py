@@ -15,15 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from workbench.recommend.params import WEIGHTINGS
 
 __all__ = [
     "Interactions",
+    "Lines",
     "build_interactions",
     "check_as_of",
     "completed_lines",
+    "interactions_from_lines",
+    "line_codes",
     "purchases_in_window",
     "require_columns",
 ]
@@ -31,6 +36,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _US_PER_DAY = 86_400 * 1_000_000
+#: Largest (customer, product, order) key packed into one int64 for the single sort.
+_PACKED_KEY_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -114,13 +121,124 @@ def check_as_of(as_of: pd.Timestamp, name: str = "as_of") -> pd.Timestamp:
     return as_of.tz_convert("UTC")
 
 
+@dataclass(frozen=True)
+class Lines:
+    """Completed order lines of a window as integer codes (compact at millions of lines).
+
+    Attributes
+    ----------
+    customer : numpy.ndarray
+        Position of each line's customer in ``customer_ids`` (int32).
+    order : numpy.ndarray
+        Code of each line's order (int32; equal codes: the same order).
+    product : numpy.ndarray
+        Position of each line's product in ``product_ids`` (int32).
+    quantity : numpy.ndarray
+        Units (float32, > 0).
+    time_us : numpy.ndarray
+        Order time, microseconds since the epoch (int64).
+    customer_ids, product_ids : pandas.Index
+        Sorted distinct ids (``str``).
+    """
+
+    customer: np.ndarray
+    order: np.ndarray
+    product: np.ndarray
+    quantity: np.ndarray
+    time_us: np.ndarray
+    customer_ids: pd.Index
+    product_ids: pd.Index
+
+    def __len__(self) -> int:
+        return len(self.customer)
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """Ids as an Arrow string array (zero-copy for pandas' Arrow-backed ``str``)."""
+    array = pa.array(values) if not isinstance(values.array, pa.Array) else values.array
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pc.cast(array, pa.large_string())
+    return array
+
+
+def _sorted_ids(array: pa.Array | pa.ChunkedArray) -> pd.Index:
+    unique = pc.unique(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
+    unique = unique.filter(pc.is_valid(unique))
+    return pd.Index(unique.to_pandas(types_mapper=None).astype("str"), dtype="str").sort_values()
+
+
+def _positions(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> np.ndarray:
+    """Position of every value in ``index`` (-1 when absent or missing), Arrow hashing."""
+    found = pc.index_in(array, value_set=pa.array(index.to_numpy(), type=array.type))
+    return np.asarray(found.fill_null(-1), dtype=np.int64)
+
+
+def line_codes(
+    orders: pd.DataFrame,
+    order_items: pd.DataFrame,
+    end: pd.Timestamp,
+    start: pd.Timestamp | None = None,
+) -> Lines:
+    """Lines of completed orders placed in ``[start, end)``, as integer codes.
+
+    The orders a line belongs to must be completed (a missing ``status`` column means
+    all are, the loader's default), have a customer and a time in the window; the line
+    must have a product and a quantity above 0 (the others are counted in the log).
+    Duplicated order ids keep their first row (logged). Ids are hashed with Arrow.
+    """
+    require_columns(orders, "orders", ("order_id", "customer_id", "ordered_at"))
+    require_columns(order_items, "order_items", ("order_id", "product_id", "quantity"))
+    end = check_as_of(end, "end")
+    when = orders["ordered_at"]
+    keep = (when < end).to_numpy(dtype=bool, na_value=False).copy()
+    if start is not None:
+        keep &= (when >= check_as_of(start, "start")).to_numpy(dtype=bool, na_value=False)
+    if "status" in orders.columns:
+        keep &= (orders["status"] == "completed").to_numpy(dtype=bool, na_value=False)
+    keep &= orders["customer_id"].notna().to_numpy()
+    kept = orders.loc[keep, ["order_id", "customer_id", "ordered_at"]]
+    duplicated = kept["order_id"].duplicated()
+    if duplicated.any():
+        log.warning(
+            "orders: %s duplicated order ids; the first row of each is used", int(duplicated.sum())
+        )
+        kept = kept[~duplicated.to_numpy()]
+    order_ids = _arrow_strings(kept["order_id"])
+    pos = pc.index_in(_arrow_strings(order_items["order_id"]), value_set=order_ids)
+    pos = np.asarray(pos.fill_null(-1), dtype=np.int64)
+    quantity = order_items["quantity"].to_numpy(dtype=np.float64, na_value=np.nan)
+    product = _arrow_strings(order_items["product_id"])
+    valid = (pos >= 0) & np.asarray(pc.is_valid(product)) & (quantity > 0)
+    dropped = int(((pos >= 0) & ~valid).sum())
+    if dropped:
+        log.info("order_items: %s lines without a product or with quantity <= 0 ignored", dropped)
+    pos = pos[valid]
+    product = product.filter(pa.array(valid))
+    # customers of the orders that keep at least one line
+    has_line = np.bincount(pos, minlength=len(kept)) > 0
+    customers = _arrow_strings(kept["customer_id"])
+    customer_ids = _sorted_ids(customers.filter(pa.array(has_line)))
+    order_customer = _positions(customers, customer_ids)
+    product_ids = _sorted_ids(product)
+    time_us = pd.DatetimeIndex(kept["ordered_at"]).as_unit("us").asi8
+    return Lines(
+        customer=order_customer[pos].astype(np.int32),
+        order=pos.astype(np.int32),
+        product=_positions(product, product_ids).astype(np.int32),
+        quantity=quantity[valid].astype(np.float32),
+        time_us=time_us[pos],
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+    )
+
+
 def completed_lines(
     orders: pd.DataFrame,
     order_items: pd.DataFrame,
     end: pd.Timestamp,
     start: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Lines of completed orders placed in ``[start, end)``.
+    """Lines of completed orders placed in ``[start, end)``, as a frame.
 
     Parameters
     ----------
@@ -137,9 +255,8 @@ def completed_lines(
     Returns
     -------
     pandas.DataFrame
-        ``customer_id, order_id, product_id, quantity, ordered_at``, one row per line.
-        Lines without a product or with ``quantity <= 0`` are dropped and counted in the
-        log; lines of orders outside the window or not completed are left out.
+        ``customer_id, order, product_id, quantity, ordered_at``, one row per line
+        (``order``: an integer code per order). See :func:`line_codes` for the rules.
 
     Examples
     --------
@@ -153,37 +270,14 @@ def completed_lines(
       customer_id product_id  quantity
     0          c1         p1       2.0
     """
-    require_columns(orders, "orders", ("order_id", "customer_id", "ordered_at"))
-    require_columns(order_items, "order_items", ("order_id", "product_id", "quantity"))
-    end = check_as_of(end, "end")
-    when = orders["ordered_at"]
-    keep = (when < end).to_numpy(dtype=bool, na_value=False).copy()
-    if start is not None:
-        keep &= (when >= check_as_of(start, "start")).to_numpy(dtype=bool, na_value=False)
-    if "status" in orders.columns:
-        keep &= (orders["status"] == "completed").to_numpy(dtype=bool, na_value=False)
-    kept = orders.loc[keep, ["order_id", "customer_id", "ordered_at"]]
-    kept = kept[kept["customer_id"].notna()]
-    if kept["order_id"].duplicated().any():
-        n_dup = int(kept["order_id"].duplicated().sum())
-        log.warning("orders: %s duplicated order ids; the first row of each is used", n_dup)
-        kept = kept.drop_duplicates("order_id")
-    pos = pd.Index(kept["order_id"]).get_indexer(order_items["order_id"])
-    in_window = pos >= 0
-    product = order_items["product_id"].to_numpy()
-    quantity = order_items["quantity"].to_numpy(dtype=np.float64, na_value=np.nan)
-    valid = in_window & pd.notna(product) & (quantity > 0)
-    dropped = int((in_window & ~valid).sum())
-    if dropped:
-        log.info("order_items: %s lines without a product or with quantity <= 0 ignored", dropped)
-    pos = pos[valid]
+    lines = line_codes(orders, order_items, end, start)
     return pd.DataFrame(
         {
-            "customer_id": kept["customer_id"].to_numpy()[pos],
-            "order_id": kept["order_id"].to_numpy()[pos],
-            "product_id": product[valid],
-            "quantity": quantity[valid],
-            "ordered_at": kept["ordered_at"].array[pos],
+            "customer_id": lines.customer_ids[lines.customer],
+            "order": lines.order,
+            "product_id": lines.product_ids[lines.product],
+            "quantity": lines.quantity,
+            "ordered_at": pd.to_datetime(lines.time_us, unit="us", utc=True),
         }
     )
 
@@ -249,11 +343,39 @@ def build_interactions(
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
     if not view_weight >= 0:
         raise ValueError(f"view_weight must be >= 0, got {view_weight!r}")
-    lines = completed_lines(orders, order_items, end=cutoff)
+    return interactions_from_lines(
+        line_codes(orders, order_items, end=cutoff),
+        cutoff,
+        products=products,
+        web_events=web_events,
+        weighting=weighting,
+        view_weight=view_weight,
+    )
+
+
+def interactions_from_lines(
+    lines: Lines,
+    cutoff: pd.Timestamp,
+    *,
+    products: pd.DataFrame | None = None,
+    web_events: pd.DataFrame | None = None,
+    weighting: str = "count",
+    view_weight: float = 0.0,
+) -> Interactions:
+    """:func:`build_interactions` from lines already coded by :func:`line_codes` (whose
+    ``end`` must be ``cutoff``); lets a caller reuse one pass over the order lines."""
+    cutoff = check_as_of(cutoff, "cutoff")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+    if not view_weight >= 0:
+        raise ValueError(f"view_weight must be >= 0, got {view_weight!r}")
+    if len(lines) and lines.time_us.max() >= cutoff.value // 1_000:
+        raise ValueError("interactions_from_lines: the lines reach past the cutoff")
     views = _views(web_events, cutoff) if view_weight > 0 else None
     item_ids = _catalogue(products, lines, views)
-    user_parts = [lines["customer_id"]] + ([views["customer_id"]] if views is not None else [])
-    user_ids = _id_index(pd.concat(user_parts, ignore_index=True))
+    user_ids = lines.customer_ids
+    if views is not None:
+        user_ids = _id_index(pd.concat([pd.Series(user_ids), views["customer_id"]]))
     shape = (len(user_ids), len(item_ids))
     purchases, last_days, span_days, quantity = _purchase_matrices(
         lines, user_ids, item_ids, cutoff
@@ -303,10 +425,8 @@ def _views(web_events: pd.DataFrame | None, cutoff: pd.Timestamp) -> pd.DataFram
     return seen.groupby(["customer_id", "product_id"], sort=False).size().reset_index(name="n")
 
 
-def _catalogue(
-    products: pd.DataFrame | None, lines: pd.DataFrame, views: pd.DataFrame | None
-) -> pd.Index:
-    parts = [lines["product_id"]]
+def _catalogue(products: pd.DataFrame | None, lines: Lines, views: pd.DataFrame | None) -> pd.Index:
+    parts = [pd.Series(lines.product_ids)]
     if products is not None:
         require_columns(products, "products", ("product_id",))
         parts.append(products["product_id"].dropna())
@@ -321,42 +441,52 @@ def _id_index(values: pd.Series) -> pd.Index:
 
 
 def _purchase_matrices(
-    lines: pd.DataFrame, user_ids: pd.Index, item_ids: pd.Index, cutoff: pd.Timestamp
+    lines: Lines, user_ids: pd.Index, item_ids: pd.Index, cutoff: pd.Timestamp
 ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, sp.csr_matrix]:
-    """Orders, recency, span and units per (customer, product), as canonical CSR."""
+    """Orders, recency, span and units per (customer, product), as canonical CSR.
+
+    One sort of the lines by (customer, product, order) and linear passes: a product on
+    two lines of one order is one purchase; memory stays a few arrays of the line count.
+    """
     n_users, n_items = len(user_ids), len(item_ids)
-    user = user_ids.get_indexer(lines["customer_id"].astype("str")).astype(np.int64)
-    item = item_ids.get_indexer(lines["product_id"].astype("str")).astype(np.int64)
-    order = pd.factorize(lines["order_id"])[0].astype(np.int64)
-    when = lines["ordered_at"].array.as_unit("us").asi8 if len(lines) else np.zeros(0, np.int64)
-    # one row per (order, product) first: a product on two lines of one order is one purchase
-    per_order = pd.DataFrame(
-        {"pair": user * n_items + item, "op": order * n_items + item, "q": lines["quantity"]}
-    )
-    per_order["t"] = when
-    per_order = per_order.groupby("op", sort=False).agg(
-        pair=("pair", "first"), q=("q", "sum"), t=("t", "first")
-    )
-    per_pair = per_order.groupby("pair", sort=True).agg(
-        n=("q", "size"), q=("q", "sum"), first=("t", "min"), last=("t", "max")
-    )
-    pair = per_pair.index.to_numpy(dtype=np.int64)
-    rows, cols = pair // max(n_items, 1), pair % max(n_items, 1)
+    user = user_ids.get_indexer(lines.customer_ids).astype(np.int64)[lines.customer]
+    pair = user * n_items + item_ids.get_indexer(lines.product_ids).astype(np.int64)[lines.product]
+    del user
+    order_bits = max(int(lines.order.max()).bit_length(), 1) if len(lines) else 1
+    if (n_users * n_items) << order_bits < _PACKED_KEY_LIMIT:
+        key = (pair << order_bits) | lines.order.astype(np.int64)
+        sort = np.argsort(key)
+        key = key[sort]
+        new_purchase = np.r_[True, key[1:] != key[:-1]] if len(key) else key.astype(bool)
+        del key
+    else:  # too many orders to pack into one key: sort on two keys instead
+        sort = np.lexsort((lines.order, pair))
+        order = lines.order[sort]
+        new_purchase = np.r_[True, (pair[sort][1:] != pair[sort][:-1]) | (order[1:] != order[:-1])]
+    pair = pair[sort]
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else pair
+    keys = pair[starts]
+    del pair
+    n_orders = np.add.reduceat(new_purchase, starts).astype(np.float32) if len(starts) else []
+    units = np.add.reduceat(lines.quantity[sort], starts) if len(starts) else np.zeros(0)
+    when = lines.time_us[sort]
+    del sort, new_purchase
+    first_us = np.minimum.reduceat(when, starts) if len(starts) else when
+    last_us = np.maximum.reduceat(when, starts) if len(starts) else when
+    del when
+    rows, cols = keys // max(n_items, 1), keys % max(n_items, 1)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
     indices = cols.astype(np.int32)
     shape = (n_users, n_items)
-    counts = sp.csr_matrix(
-        (per_pair["n"].to_numpy(np.float32), indices, indptr), shape=shape, copy=False
-    )
-    units = sp.csr_matrix(
-        (per_pair["q"].to_numpy(np.float32), indices.copy(), indptr.copy()), shape=shape
+    counts = sp.csr_matrix((np.asarray(n_orders, np.float32), indices, indptr), shape=shape)
+    quantity = sp.csr_matrix(
+        (np.asarray(units, np.float32), indices.copy(), indptr.copy()), shape=shape
     )
     end_us = cutoff.value // 1_000  # Timestamp.value is in nanoseconds whatever the unit
-    first, last = per_pair["first"].to_numpy(), per_pair["last"].to_numpy()
-    last_days = ((end_us - last) / _US_PER_DAY).astype(np.float32)
-    span_days = ((last - first) / _US_PER_DAY).astype(np.float32)
-    return counts, last_days, span_days, units
+    last_days = ((end_us - last_us) / _US_PER_DAY).astype(np.float32)
+    span_days = ((last_us - first_us) / _US_PER_DAY).astype(np.float32)
+    return counts, last_days, span_days, quantity
 
 
 def _view_matrix(

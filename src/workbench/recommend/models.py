@@ -164,6 +164,8 @@ class Recommender(BaseEstimator):
             cols, _ = top_k(keys, k)
             got = cols >= 0
             picked = np.take_along_axis(block, np.maximum(cols, 0), axis=1)
+            if self.partial_scores:  # products filled in by popularity carry score 0
+                picked = np.maximum(picked, 0)
             items[start : start + len(batch)] = cols
             scores[start : start + len(batch)] = np.where(got, picked, np.nan)
         return items, scores

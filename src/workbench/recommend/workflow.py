@@ -49,7 +49,6 @@ def run_recommendations(
     params: RecommendParams | None = None,
     grids: Mapping[str, list[dict[str, Any]]] | None = None,
     models: Sequence[str] | None = None,
-    max_tuning_customers: int = 50_000,
 ) -> RecommendationsResult:
     """Evaluate every model, refit the chosen one on all data before ``as_of`` and
     recommend ``params.top_k`` products to every customer with an order before it.
@@ -76,7 +75,6 @@ def run_recommendations(
         params=params,
         grids=grids,
         models=models,
-        max_tuning_customers=max_tuning_customers,
     )
     recommendations = final_recommendations(
         orders,
