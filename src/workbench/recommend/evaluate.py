@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.recommend.collaborative import ALS, BPR, ItemKNN
-from workbench.recommend.interactions import build_interactions
+from workbench.recommend.interactions import Interactions, build_interactions
 from workbench.recommend.metrics import (
     METRICS,
     catalogue_coverage,
@@ -125,10 +125,11 @@ def make_model(
             raise ValueError(
                 f"blend: collaborative must be one of {', '.join(COLLABORATIVE)}, got {cf!r}"
             )
-        kwargs = {"n_threads": n_threads, "random_state": random_state}
         return Blend(
-            buy_again=make_model("buy_again", best.get("buy_again"), **kwargs),
-            collaborative=make_model(cf, best.get(cf), **kwargs),
+            buy_again=make_model("buy_again", best.get("buy_again")),
+            collaborative=make_model(
+                cf, best.get(cf), n_threads=n_threads, random_state=random_state
+            ),
             **values,
         )
     cls = MODELS[name]
@@ -307,9 +308,13 @@ def evaluate_models(
     """
     params = params or RecommendParams()
     split = time_split(as_of, params.test_days, params.validation_days)
-    signals = {"products": products, "web_events": web_events,
-               "weighting": params.weighting, "view_weight": params.view_weight}  # fmt: skip
-    val_train = build_interactions(orders, order_items, split.validation_start, **signals)
+
+    def build(cutoff: pd.Timestamp) -> Interactions:
+        return build_interactions(orders, order_items, cutoff, products=products,
+                                  web_events=web_events, weighting=params.weighting,
+                                  view_weight=params.view_weight)  # fmt: skip
+
+    val_train = build(split.validation_start)
     val_train = subsample_customers(val_train, params.max_evaluation_customers,
                                     params.random_state)  # fmt: skip
     val_set = evaluation_set(orders, order_items, val_train, split.validation_start,
@@ -320,7 +325,7 @@ def evaluate_models(
     del val_train, val_set
     val_ndcg = validation.groupby("model", sort=False)["ndcg_at_k"].max()
     chosen = str(val_ndcg.idxmax())
-    test_train = build_interactions(orders, order_items, split.test_start, **signals)
+    test_train = build(split.test_start)
     n_products = test_train.n_items
     test_train = subsample_customers(test_train, params.max_evaluation_customers,
                                      params.random_state)  # fmt: skip

@@ -467,8 +467,9 @@ def _purchase_matrices(
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else pair
     keys = pair[starts]
     del pair
-    n_orders = np.add.reduceat(new_purchase, starts).astype(np.float32) if len(starts) else []
-    units = np.add.reduceat(lines.quantity[sort], starts) if len(starts) else np.zeros(0)
+    empty = np.zeros(0, np.float32)
+    n_orders = np.add.reduceat(new_purchase, starts).astype(np.float32) if len(starts) else empty
+    units = np.add.reduceat(lines.quantity[sort], starts) if len(starts) else empty
     when = lines.time_us[sort]
     del sort, new_purchase
     first_us = np.minimum.reduceat(when, starts) if len(starts) else when
@@ -479,7 +480,7 @@ def _purchase_matrices(
     np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
     indices = cols.astype(np.int32)
     shape = (n_users, n_items)
-    counts = sp.csr_matrix((np.asarray(n_orders, np.float32), indices, indptr), shape=shape)
+    counts = sp.csr_matrix((n_orders, indices, indptr), shape=shape)
     quantity = sp.csr_matrix(
         (np.asarray(units, np.float32), indices.copy(), indptr.copy()), shape=shape
     )

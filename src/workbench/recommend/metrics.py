@@ -129,13 +129,14 @@ def ranking_metrics(recommended: pd.DataFrame, relevant: pd.DataFrame, k: int = 
        hits  precision_at_k  recall_at_k
     0     1        0.333333          0.5
     """
-    for name, frame, cols in (
+    needed: tuple[tuple[str, pd.DataFrame, tuple[str, ...]], ...] = (
         ("recommended", recommended, ("customer_id", "rank", "product_id")),
         ("relevant", relevant, ("customer_id", "product_id")),
-    ):
-        missing = [c for c in cols if c not in frame.columns]
+    )
+    for name, frame, columns in needed:
+        missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise ValueError(f"{name}: column(s) {', '.join(missing)} missing; need {cols}")
+            raise ValueError(f"{name}: column(s) {', '.join(missing)} missing; need {columns}")
     rank = pd.to_numeric(recommended["rank"], errors="coerce")
     if rank.isna().any() or (rank < 1).any() or (rank % 1 != 0).any():
         raise ValueError("recommended: rank must hold whole numbers >= 1")

@@ -54,13 +54,12 @@ def top_k(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     # take the tied columns left to right until the row holds exactly kk columns
     need = kk - above.sum(axis=1, keepdims=True)
     chosen = above | (equal & (np.cumsum(equal, axis=1) <= need))
-    rows, cols = np.nonzero(chosen)
-    cols = cols.reshape(n, kk)
-    vals = keys[rows, cols.ravel()].reshape(n, kk)
+    rows, flat = np.nonzero(chosen)
+    picked = flat.reshape(n, kk)
+    vals = keys[rows, flat].reshape(n, kk)
     order = np.argsort(-vals, axis=1, kind="stable")  # stable: ties stay in column order
-    cols = np.take_along_axis(cols, order, axis=1)
+    picked = np.take_along_axis(picked, order, axis=1)
     vals = np.take_along_axis(vals, order, axis=1)
-    empty = np.isneginf(vals)
-    columns[:, :kk] = np.where(empty, -1, cols)
+    columns[:, :kk] = np.where(np.isneginf(vals), -1, picked)
     values[:, :kk] = vals
     return columns, values
