@@ -106,6 +106,16 @@ CASES: tuple[Case, ...] = (
         _C + "ab_test:conversion_closed_form",
         "A/B conversion posterior, closed form",
     ),
+    Case(
+        "recommend_matrix",
+        _C + "recommend:interaction_matrix",
+        "recommendations: customer x product matrix",
+    ),
+    Case(
+        "recommendations",
+        _C + "recommend:recommendations",
+        "recommendations: tune, compare 7 models, final lists",
+    ),
     Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
 )
 
