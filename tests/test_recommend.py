@@ -267,7 +267,7 @@ def test_interaction_inputs_are_checked(shop):
     orders, items, _ = shop
     with pytest.raises(ValueError, match="orders: column.*ordered_at"):
         build_interactions(orders.drop(columns="ordered_at"), items, CUTOFF)
-    with pytest.raises(ValueError, match="cutoff must be a UTC pandas.Timestamp"):
+    with pytest.raises(ValueError, match="recommend cutoff: as_of must be a UTC midnight"):
         build_interactions(orders, items, pd.Timestamp("2026-03-01"))
     with pytest.raises(ValueError, match="weighting must be one of count, quantity"):
         build_interactions(orders, items, CUTOFF, weighting="revenue")

@@ -30,12 +30,12 @@ from sklearn.base import clone
 from workbench.recommend.interactions import (
     Interactions,
     Lines,
-    check_as_of,
     interactions_from_lines,
     line_codes,
     require_columns,
 )
 from workbench.recommend.models import Recommender
+from workbench.schema import check_as_of
 
 __all__ = ["FINAL_COLUMNS", "final_recommendations", "basket_cooccurrence", "explain"]
 
@@ -114,7 +114,7 @@ def final_recommendations(
         raw product names inside). Sorted by customer id and rank.
         ``attrs["cold_customers"]`` counts the customers who got the fallback.
     """
-    as_of = check_as_of(as_of)
+    as_of = check_as_of(as_of, "recommend recommend")
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k <= 0:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
     require_columns(orders, "orders", ("customer_id", "ordered_at"))

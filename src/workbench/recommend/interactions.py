@@ -20,12 +20,12 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from workbench.recommend.params import WEIGHTINGS
+from workbench.schema import check_as_of
 
 __all__ = [
     "Interactions",
     "Lines",
     "build_interactions",
-    "check_as_of",
     "completed_lines",
     "interactions_from_lines",
     "line_codes",
@@ -111,16 +111,6 @@ def require_columns(frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -
         )
 
 
-def check_as_of(as_of: pd.Timestamp, name: str = "as_of") -> pd.Timestamp:
-    """``as_of`` must be a timezone-aware ``pandas.Timestamp`` (parse it at the boundary)."""
-    if not isinstance(as_of, pd.Timestamp) or as_of.tzinfo is None:
-        raise ValueError(
-            f"{name} must be a UTC pandas.Timestamp such as "
-            f"workbench.stage.parse_as_of('2026-06-30'), got {as_of!r}"
-        )
-    return as_of.tz_convert("UTC")
-
-
 @dataclass(frozen=True)
 class Lines:
     """Completed order lines of a window as integer codes (compact at millions of lines).
@@ -188,11 +178,11 @@ def line_codes(
     """
     require_columns(orders, "orders", ("order_id", "customer_id", "ordered_at"))
     require_columns(order_items, "order_items", ("order_id", "product_id", "quantity"))
-    end = check_as_of(end, "end")
+    end = check_as_of(end, "recommend end")
     when = orders["ordered_at"]
     keep = (when < end).to_numpy(dtype=bool, na_value=False).copy()
     if start is not None:
-        keep &= (when >= check_as_of(start, "start")).to_numpy(dtype=bool, na_value=False)
+        keep &= (when >= check_as_of(start, "recommend start")).to_numpy(dtype=bool, na_value=False)
     if "status" in orders.columns:
         keep &= (orders["status"] == "completed").to_numpy(dtype=bool, na_value=False)
     keep &= orders["customer_id"].notna().to_numpy()
@@ -338,7 +328,7 @@ def build_interactions(
         Rows: customers with a purchase (or, when views are used, a view) before
         ``cutoff``; columns: the catalogue.
     """
-    cutoff = check_as_of(cutoff, "cutoff")
+    cutoff = check_as_of(cutoff, "recommend cutoff")
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
     if not view_weight >= 0:
@@ -364,7 +354,7 @@ def interactions_from_lines(
 ) -> Interactions:
     """:func:`build_interactions` from lines already coded by :func:`line_codes` (whose
     ``end`` must be ``cutoff``); lets a caller reuse one pass over the order lines."""
-    cutoff = check_as_of(cutoff, "cutoff")
+    cutoff = check_as_of(cutoff, "recommend cutoff")
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
     if not view_weight >= 0:

@@ -25,9 +25,9 @@ import scipy.sparse as sp
 
 from workbench.recommend.interactions import (
     Interactions,
-    check_as_of,
     purchases_in_window,
 )
+from workbench.schema import check_as_of
 
 __all__ = ["TimeSplit", "EvaluationSet", "time_split", "evaluation_set", "subsample_customers"]
 
@@ -70,7 +70,7 @@ class TimeSplit:
 
 def time_split(as_of: pd.Timestamp, test_days: int = 30, validation_days: int = 30) -> TimeSplit:
     """The validation and test windows ending at ``as_of``."""
-    as_of = check_as_of(as_of)
+    as_of = check_as_of(as_of, "recommend recommend")
     for name, value in (("test_days", test_days), ("validation_days", validation_days)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"time_split: {name} must be a positive int, got {value!r}")
@@ -124,7 +124,7 @@ def evaluation_set(
     ``train`` must end where the window starts (``train.cutoff == start``): a model
     judged on a window must not have seen it.
     """
-    start, end = check_as_of(start, "start"), check_as_of(end, "end")
+    start, end = check_as_of(start, "recommend start"), check_as_of(end, "recommend end")
     if train.cutoff != start:
         raise ValueError(
             f"evaluation_set: the training data ends {train.cutoff.date()} but the window "
