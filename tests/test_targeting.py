@@ -13,6 +13,7 @@ import pytest
 
 from workbench import targeting as tg
 from workbench.features import build_features
+from workbench.schema import parse_as_of
 from workbench.simulate import simulate
 
 AS_OF = pd.Timestamp("2026-06-30", tz="UTC")
@@ -790,7 +791,7 @@ def demo():
 
 
 def _plan(demo, **kwargs):
-    return tg.plan_targeting(as_of="2026-06-30", **{**demo, **kwargs})
+    return tg.plan_targeting(as_of=parse_as_of("2026-06-30"), **{**demo, **kwargs})
 
 
 @pytest.mark.slow
