@@ -6,7 +6,7 @@ Nothing else in the package or the notebooks builds a path to ``data/``,
 Precedence, lowest to highest: built-in defaults (relative to the project root),
 environment variables (``WORKBENCH_ROOT``, ``WORKBENCH_DATA_DIR``,
 ``WORKBENCH_REPORTS_DIR``, ``MLFLOW_TRACKING_URI``, ``WORKBENCH_ENGINE_DIR``,
-``WORKBENCH_PROJECT``), then explicit keyword arguments (what CLI flags and notebook
+``WORKBENCH_PROJECT``, ``WORKBENCH_CURRENCY``), then explicit keyword arguments (what CLI flags and notebook
 parameters pass).
 
 The **project** scopes the MLflow experiments (``workbench/<project>/<stage>``) and the
@@ -136,6 +136,12 @@ class Settings:
         a local folder or a URI the engine writes (default ``<data>/interim/engine``).
     project : str
         Scope of the MLflow experiments and registered models (see the module docstring).
+    currency : str
+        Code shown before money amounts in reports (``EUR``; default none), from
+        ``WORKBENCH_CURRENCY``.
+    project_explicit : bool
+        The project was given (argument or ``WORKBENCH_PROJECT``), not derived; see
+        :meth:`for_source`.
     """
 
     root: Path
@@ -145,6 +151,8 @@ class Settings:
     artifact_root: str
     engine_output: str = ""
     project: str = ""
+    currency: str = ""
+    project_explicit: bool = False
 
     @property
     def engine_dir(self) -> str:
@@ -179,6 +187,13 @@ class Settings:
     def mlruns_dir(self) -> Path:
         return self.root / "mlruns"
 
+    def for_source(self, source: str | Path) -> Settings:
+        """These settings for a run on ``source``: the project derived from it, unless the
+        project was given explicitly (``--project``, ``WORKBENCH_PROJECT``)."""
+        if self.project_explicit:
+            return self
+        return replace(self, project=derive_project(source))
+
     def with_overrides(self, **overrides: object) -> Settings:
         """Return a copy with the given (non-None) fields replaced."""
         clean = {k: v for k, v in overrides.items() if v is not None}
@@ -208,6 +223,7 @@ def get_settings(
     engine_output: str | None = None,
     project: str | None = None,
     source: str | Path | None = None,
+    currency: str | None = None,
 ) -> Settings:
     """Build the settings from defaults, the environment and explicit overrides.
 
@@ -245,8 +261,8 @@ def get_settings(
             artifacts = str(db_parent / "artifacts")
         else:
             artifacts = str(root_path / "mlruns" / "artifacts")
-    chosen = project or os.environ.get("WORKBENCH_PROJECT") or ""
-    chosen = validate_project(chosen) if chosen else derive_project(source or data / "raw")
+    given = project or os.environ.get("WORKBENCH_PROJECT") or ""
+    chosen = validate_project(given) if given else derive_project(source or data / "raw")
     return Settings(
         root=root_path,
         data_dir=data,
@@ -255,4 +271,8 @@ def get_settings(
         artifact_root=artifacts,
         engine_output=engine_output or os.environ.get("WORKBENCH_ENGINE_DIR", ""),
         project=chosen,
+        project_explicit=bool(given),
+        currency=(
+            currency if currency is not None else os.environ.get("WORKBENCH_CURRENCY", "")
+        ).strip()[:12],
     )
