@@ -525,3 +525,40 @@ def test_stages_lists_the_run_context_once():
     assert result.output.count("data_root") == 1
     assert "(needs an experiment_assignments table or summary_path)" in result.output
     assert "     k_max = " in result.output
+
+
+@pytest.mark.notebooks
+def test_a_stage_refuses_outputs_of_another_source_or_of_a_changed_one(isolated_settings, tmp_path):
+    """Features built from source A, then `--data B --stages segmentation`: exit 1 naming
+    both; and features left over from A before A's files changed are refused too."""
+    from conftest import AS_OF
+
+    from workbench import catalog
+    from workbench.schema import parse_as_of
+
+    source_a, source_b = tmp_path / "a" / "raw", tmp_path / "b" / "raw"
+    _orders(source_a)
+    _orders(source_b)
+    features = pd.DataFrame({"customer_id": ["C1", "C2"], "recency_days": [3.0, 40.0]})
+    stamp = catalog.Stamp("features", parse_as_of(AS_OF), catalog.fingerprint(source_a))
+    catalog.write_table(isolated_settings, "customer_features", features, stamp)
+    runner = CliRunner()
+
+    def segmentation(source: Path) -> str:
+        result = runner.invoke(
+            cli,
+            ["run", "--data", str(source), "--as-of", AS_OF, "--stages", "segmentation",
+             "--no-progress", "--out", str(tmp_path / "reports" / source.parent.name)],
+        )  # fmt: skip
+        assert result.exit_code == ExitCode.STAGE_FAILED, result.output
+        return result.output
+
+    foreign = segmentation(source_b)
+    assert "StaleOutputError" in foreign
+    assert f"made from {source_a.resolve()}, this run reads {source_b.resolve()}" in foreign
+    assert f"stage features as of {AS_OF} from {source_a.resolve()}" in foreign
+    assert f"--data {source_b.resolve()} --as-of {AS_OF} --stages features" in foreign
+
+    (source_a / "customers.csv").write_text("customer_id\nC1\n")  # A changed since
+    leftover = segmentation(source_a)
+    assert f"{source_a.resolve()} has changed since it was made" in leftover

@@ -33,6 +33,8 @@ from workbench.display import md_text
 __all__ = [
     "DEFAULT_MAX_RSS_MB",
     "ENGINE_NAME",
+    "KERNEL_ARGUMENTS",
+    "WARM_UP",
     "Execution",
     "KernelSession",
     "execute_stage_notebook",
@@ -52,6 +54,21 @@ _RESET = (
     "get_ipython().execution_count = 1\n"
 )
 _ERROR_TAG = "papermill-error-cell-tag"
+#: The kernel's own start-up warnings (TCP transport) are noise in cron logs.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+#: What every stage imports first, run silently (no names left, no history) in a kernel
+#: started early, while the runner opens its MLflow run: the two overlap.
+WARM_UP = """def _workbench_warm_up():
+    import pandas, plotly.io
+    from workbench import stage, tracking, settings
+    tracking.client(settings.get_settings())
+try:
+    _workbench_warm_up()
+except Exception:
+    pass
+finally:
+    del _workbench_warm_up
+"""
 
 
 @dataclass
@@ -88,6 +105,32 @@ class KernelSession:
         )
         self.km: Any = None
         self.kernels_started = 0
+        self._warm: Any = None  # a client of our own: warm-up and resets
+
+    def start(self, *, cwd: Path, warm_up: str = WARM_UP) -> None:
+        """Start the kernel now and let it import what stages import (:data:`WARM_UP`)
+        while the runner does its own set-up; the first notebook then finds it ready."""
+        if self.km is not None and self.km.has_kernel:
+            return
+        from jupyter_core.utils import run_sync
+
+        km = self.manager()
+        run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(cwd))
+        self._warm = self._shell_client()
+        self._warm.execute(warm_up, silent=True, store_history=False)
+
+    def _shell_client(self) -> Any:
+        """A client on the shell channel only: it sends requests and never collects the
+        notebooks' output (which goes to the iopub channel it does not open)."""
+        client = self.km.client()
+        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        return client
+
+    def _close_warm_up(self) -> None:
+        client, self._warm = self._warm, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.stop_channels()
 
     def manager(self) -> Any:
         """The kernel manager for the next notebook (nbclient starts its kernel if needed)."""
@@ -136,18 +179,16 @@ class KernelSession:
             self.shutdown()
 
     def _reset(self) -> None:
-        from nbclient import NotebookClient
-
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(_RESET)])
-        client = NotebookClient(nb, km=self.km, timeout=120, allow_errors=False)
-        try:
-            client.execute()
-        finally:
-            if client.kc is not None:
-                client.kc.stop_channels()
+        """Queue the reset on the kernel without waiting: the next notebook's first cell
+        runs after it (the kernel takes requests in order), and the runner's own work
+        between two stages overlaps with it."""
+        if self._warm is None:
+            self._warm = self._shell_client()
+        self._warm.execute(_RESET, silent=True, store_history=False)
 
     def shutdown(self, *, now: bool = False) -> None:
         """Stop the kernel (``now``: kill it, e.g. when the run is stopped)."""
+        self._close_warm_up()
         km, self.km = self.km, None
         if km is None:
             return
@@ -242,8 +283,9 @@ def execute_stage_notebook(
             cwd=str(cwd),  # relative paths in -p values mean what the user typed
             progress_bar=False,
             log_output=False,
-            # the kernel's own start-up warnings (TCP transport) are noise in cron logs
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=list(KERNEL_ARGUMENTS),
+            # a kernel started early answers once its warm-up imports are done
+            start_timeout=600,
             km=session.manager(),
             on_cell_executed=hook,
         )

@@ -353,22 +353,30 @@ class _RunContext:
     manifest: dict[str, Any] = field(init=False)
 
     def run(self) -> PipelineResult:
-        run_id = tracking.start_pipeline_run(
-            self.settings,
-            as_of=self.as_of,
-            run_name=tracking.run_name("pipeline", self.as_of, self.data_dir),
-            params={
-                "as_of": self.as_of,
-                "data_dir": str(self.data_dir),
-                "stages": [s.name for s in self.stages],
-            },
-            source=self.data_dir,
-        )
+        clock = time.perf_counter()
+        try:
+            if self.session.shared:  # the kernel starts and imports while MLflow opens
+                self.session.start(cwd=Path.cwd())
+            run_id = tracking.start_pipeline_run(
+                self.settings,
+                as_of=self.as_of,
+                run_name=tracking.run_name("pipeline", self.as_of, self.data_dir),
+                params={
+                    "as_of": self.as_of,
+                    "data_dir": str(self.data_dir),
+                    "stages": [s.name for s in self.stages],
+                },
+                source=self.data_dir,
+            )
+        except BaseException:
+            self.session.shutdown(now=True)
+            raise
         self.result = PipelineResult(output_dir=self.out, pipeline_run_id=run_id)
         self.manifest = _manifest(
             self.settings, self.data_dir, self.as_of, self.out, self.stages, self.typed, run_id
         )
         self._write_manifest()
+        log.debug("pipeline run %s opened in %.1f s", run_id, time.perf_counter() - clock)
         finishing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-report")
         pending: list[Future[None]] = []
         present = present_tables(self.data_dir)
@@ -401,10 +409,14 @@ class _RunContext:
             tracking.end_open_runs(self.settings, run_id, status="FAILED")
             raise
         self.session.shutdown()
+        clock = time.perf_counter()
         for future in pending:
             future.result()
         finishing.shutdown(wait=True)
+        log.debug("waited %.1f s for the last reports", time.perf_counter() - clock)
+        clock = time.perf_counter()
         self._close(run_id, status="FINISHED" if self.result.ok else "FAILED")
+        log.debug("index and pipeline run closed in %.1f s", time.perf_counter() - clock)
         return self.result
 
     # ------------------------------------------------------------------ one stage
@@ -490,7 +502,9 @@ class _RunContext:
                 stage.name, "ok", seconds, summary_path=summary_path, summary=summary
             )
         stage_result.notebook = executed if executed.exists() else None
+        clock = time.perf_counter()
         self.session.after_stage(clean=stage_result.status != "failed")
+        log.debug("kernel handed on in %.1f s", time.perf_counter() - clock)
         if stage_result.status == "failed":
             log.error("%s", stage_result.error)
         return stage_result, execution
@@ -500,6 +514,7 @@ class _RunContext:
     ) -> None:
         """HTML export and the report's upload to the stage's MLflow run — in a background
         thread, while the next stage runs in the kernel."""
+        clock = time.perf_counter()
         executed = self.out / stage.path.name
         html_path = self.out / f"{stage.name}.html"
         if executed.exists():
@@ -519,6 +534,7 @@ class _RunContext:
             )
         except Exception as exc:
             log.warning("could not attach the report of %s to MLflow: %s", stage.name, exc)
+        log.debug("report of %s written in %.1f s", stage.name, time.perf_counter() - clock)
 
     def _announce(self, stage_result: StageResult) -> None:
         if self.on_stage_done is not None:
