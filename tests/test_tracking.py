@@ -139,3 +139,41 @@ def test_model_names_are_per_project_and_work_in_models_uris(settings, tmp_path)
     loaded = mlflow.sklearn.load_model(f"models:/{name}@champion")
     assert loaded.predict([[3]]).tolist() in ([0], [1])
     assert {m.name for m in client.search_registered_models()} == {name}
+
+
+def test_a_stage_logs_every_input_it_hands_over(tmp_path, monkeypatch):
+    """canonical_source and read record their tables as MLflow inputs (no data read for
+    that); finish logs measured numbers only and tags the run ok."""
+    import mlflow
+    import pandas as pd
+
+    from workbench.stage import Stage
+
+    monkeypatch.delenv("WORKBENCH_PROJECT", raising=False)
+    raw = tmp_path / "shop" / "raw"
+    raw.mkdir(parents=True)
+    pd.DataFrame(
+        {"order_id": ["1", "2"], "customer_id": ["C1", "C2"],
+         "ordered_at": pd.to_datetime(["2026-01-02", "2026-02-03"], utc=True),
+         "amount": [2.5, 4.0], "status": ["completed", "completed"]}
+    ).to_parquet(raw / "orders.parquet")  # fmt: skip
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    namespace = {"as_of": "2026-06-30", "data_dir": str(raw), "data_root": str(tmp_path / "d"),
+                 "output_dir": str(tmp_path / "out"), "tracking_uri": uri}  # fmt: skip
+    stage = Stage.start("segmentation", namespace)
+    stage.canonical_source(tables=["orders"], input="raw")
+    stage.write("customer_features", pd.DataFrame({"customer_id": ["C1"], "recency": [3.0]}))
+    stage.read("customer_features")
+    stage.finish({"k": 4, "silhouette": 0.31, "horizon_days": 90, "converged": True})
+    client = mlflow.tracking.MlflowClient(uri)
+    run = client.get_run(stage.run_id)
+    inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"orders", "customer_features"}
+    assert {t.key: t.value for t in inputs["orders"].tags}["rows"] == "2"
+    assert {t.key: t.value for t in inputs["customer_features"].tags}["rows"] == "1"
+    assert run.info.run_name == "segmentation · 2026-06-30 · shop"
+    assert run.data.tags["workbench.status"] == "ok"
+    assert set(run.data.metrics) == {"k", "silhouette", "horizon_days"}, "no bool metric"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == f"workbench/{stage.settings.project}/segmentation"
+    assert stage.settings.project.startswith("shop-")

@@ -306,8 +306,8 @@ def end_pipeline_run(
     mlflow_client = client(settings)
     for key, value in (metrics or {}).items():
         mlflow_client.log_metric(run_id, safe_key(key), float(value))
-    for key, value in (tags or {}).items():
-        mlflow_client.set_tag(run_id, safe_key(key), str(value)[:5000])
+    for key, text in (tags or {}).items():
+        mlflow_client.set_tag(run_id, safe_key(key), str(text)[:5000])
     for path in artifacts:
         if Path(path).exists():
             mlflow_client.log_artifact(run_id, str(path))
@@ -541,8 +541,8 @@ def log_file_input(
     """Record a file or URI the stage reads without reading its data (``mlflow.log_input``
     of a metadata-only dataset; a Parquet file's schema comes from its footer)."""
     mlflow = _mlflow()
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.data.sources import LocalArtifactDatasetSource
 
     text = str(path)
     schema = _parquet_schema(Path(text)) if text.endswith(".parquet") else None
@@ -550,8 +550,8 @@ def log_file_input(
         rows = _parquet_rows(Path(text))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        dataset = MetaDataset(
-            LocalArtifactDatasetSource(text),
+        dataset = MetaDataset(  # type: ignore[abstract]  # profile is optional at run time
+            resolve_dataset_source(text),
             name=name,
             digest=(digest or "")[-32:] or None,
             schema=schema,

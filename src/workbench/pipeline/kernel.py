@@ -153,7 +153,7 @@ class KernelSession:
         if pid is None:
             return None
         try:
-            import psutil
+            import psutil  # type: ignore[import-untyped]
 
             return float(psutil.Process(pid).memory_info().rss) / 2**20
         except Exception:
@@ -215,7 +215,7 @@ def _register_engine() -> None:
 
     class SharedKernelEngine(NBClientEngine):
         @classmethod
-        def execute_managed_notebook(  # type: ignore[override]
+        def execute_managed_notebook(
             cls,
             nb_man: Any,
             kernel_name: str,
