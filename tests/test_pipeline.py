@@ -269,7 +269,7 @@ def test_run_injects_parameters_writes_reports_and_runs_what_does_not_depend_on_
     assert manifest["input_digests"]["orders.csv"].startswith("sha256:")
 
 
-def test_stages_share_one_kernel_with_an_empty_namespace(project):
+def test_stages_share_one_kernel_with_an_empty_namespace(project, monkeypatch):
     out = project / "reports" / "shared"
     result = run_pipeline(
         settings=get_settings(),
@@ -286,6 +286,18 @@ def test_stages_share_one_kernel_with_an_empty_namespace(project):
     executed = nbformat.read(str(out / "04_fourth.ipynb"), as_version=4)
     counts = [c.execution_count for c in executed.cells if c.cell_type == "code"]
     assert counts == [1, 2, 3], "the executed notebook numbers its cells as if run alone"
+
+    monkeypatch.setenv("WORKBENCH_KERNEL_MAX_RSS_MB", "1")  # every kernel is "too large"
+    run_pipeline(
+        settings=get_settings(),
+        data_dir=project / "data" / "raw",
+        as_of="2026-05-31",
+        output_dir=out,
+        stage_names=["first", "fourth"],
+        progress=False,
+    )
+    first, fourth = (json.loads((out / f"{n}.json").read_text()) for n in ("first", "fourth"))
+    assert first["pid"] != fourth["pid"], "a kernel grown beyond the limit is replaced"
 
 
 def test_fail_fast_stops_at_the_first_failure(project):
@@ -562,3 +574,39 @@ def test_a_stage_refuses_outputs_of_another_source_or_of_a_changed_one(isolated_
     (source_a / "customers.csv").write_text("customer_id\nC1\n")  # A changed since
     leftover = segmentation(source_a)
     assert f"{source_a.resolve()} has changed since it was made" in leftover
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_an_orders_only_export_runs_the_default_pipeline_green(isolated_settings, tmp_path):
+    """The weekly cron job on an orders-only export: every stage that can run does, the A/B
+    test is not applicable with its reason, registry review still runs, exit code 0."""
+    from conftest import AS_OF, FAST_OVERRIDES
+
+    from workbench.simulate import simulate
+
+    raw = tmp_path / "shop" / "raw"
+    raw.mkdir(parents=True)
+    simulate(customers=1_500, seed=7).tables["orders"].to_parquet(raw / "orders.parquet")
+    out = tmp_path / "reports" / "orders-only"
+    args = ["run", "--data", str(raw), "--as-of", AS_OF, "--no-progress", "--out", str(out)]
+    for override in FAST_OVERRIDES:
+        args += ["-p", override]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == ExitCode.OK, result.output
+    reason = "needs an experiment_assignments table or summary_path"
+    assert f"    n/a ab_test · {reason}" in result.output.splitlines()
+    manifest = json.loads((out / "manifest.json").read_text())
+    status = {s["name"]: s["status"] for s in manifest["stages"]}
+    assert status == {
+        "overview": "ok",
+        "audit": "ok",
+        "features": "ok",
+        "segmentation": "ok",
+        "churn": "ok",
+        "ab_test": "not_applicable",
+        "registry_review": "ok",
+    }
+    index = (out / "index.html").read_text()
+    assert '<b>ab_test</b></td><td class="not_applicable">not applicable</td>' in index
+    assert reason in index

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 #: The kernel is replaced after a stage that leaves it larger than this (MB of resident
 #: memory); ``WORKBENCH_KERNEL_MAX_RSS_MB`` changes it, 0 gives every stage a fresh kernel.
-DEFAULT_MAX_RSS_MB = 3000
+DEFAULT_MAX_RSS_MB = 2000
 ENGINE_NAME = "workbench-shared-kernel"
 
 #: Run between two notebooks: an empty namespace, memory handed back, cells numbered from 1.
@@ -122,7 +123,12 @@ class KernelSession:
     def _shell_client(self) -> Any:
         """A client on the shell channel only: it sends requests and never collects the
         notebooks' output (which goes to the iopub channel it does not open)."""
-        client = self.km.client()
+        from jupyter_client.blocking import BlockingKernelClient
+
+        # blocking, not the manager's asyncio client: its sockets belong to no running
+        # loop here, so waiting on a reply through them would hang
+        client = BlockingKernelClient()
+        client.load_connection_info(self.km.get_connection_info())
         client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         return client
 
@@ -179,12 +185,22 @@ class KernelSession:
             self.shutdown()
 
     def _reset(self) -> None:
-        """Queue the reset on the kernel without waiting: the next notebook's first cell
-        runs after it (the kernel takes requests in order), and the runner's own work
-        between two stages overlaps with it."""
+        """Reset the kernel and wait for its reply. Requests from two clients (this one
+        and the next notebook's) have no guaranteed order at the kernel, so a queued
+        reset could run after the next notebook's first cell (seen in the test suite).
+        The reset takes milliseconds; waiting for it costs nothing measurable."""
         if self._warm is None:
             self._warm = self._shell_client()
-        self._warm.execute(_RESET, silent=True, store_history=False)
+        msg_id = self._warm.execute(_RESET, silent=True, store_history=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            reply = self._warm.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.1))
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if reply.get("content", {}).get("status") != "ok":
+                raise RuntimeError(f"reset answered {reply.get('content', {}).get('status')}")
+            return
+        raise TimeoutError("the kernel did not answer the reset within 60 s")
 
     def shutdown(self, *, now: bool = False) -> None:
         """Stop the kernel (``now``: kill it, e.g. when the run is stopped)."""
