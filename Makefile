@@ -22,18 +22,25 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# pip's notice about the lock's hash-less editable lines is noise; everything else shows.
+PIP_QUIET := 2> >(grep -v "is ignored: it is neither" >&2)
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@echo "Creating the virtual environment $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
 
 # Re-install whenever a lock file or pyproject.toml changes.
 $(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --requirement $(LOCK) 2> >(grep -v "is ignored: it is neither" >&2)
-	$(BIN)/python -m pip install --quiet --no-deps --editable . 2> >(grep -v "is ignored: it is neither" >&2)
+	@echo "Installing the pinned dependencies into $(VENV) (the first time takes about 3 minutes) ..."
+	@$(BIN)/python -m pip install --quiet --requirement $(LOCK) $(PIP_QUIET)
+	@$(BIN)/python -m pip install --quiet --no-deps --editable . $(PIP_QUIET)
 	@touch $@
+	@echo "Installed."
 
 $(VENV)/.installed-dev: $(DEV_LOCK) pyproject.toml $(VENV)/.installed | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --requirement $(DEV_LOCK) 2> >(grep -v "is ignored: it is neither" >&2)
-	$(BIN)/python -m pip install --quiet --no-deps --editable . 2> >(grep -v "is ignored: it is neither" >&2)
+	@echo "Installing the test and lint tools into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --requirement $(DEV_LOCK) $(PIP_QUIET)
+	@$(BIN)/python -m pip install --quiet --no-deps --editable . $(PIP_QUIET)
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install the pinned runtime (once; again when the lock changes)
@@ -74,11 +81,16 @@ format: install-dev ## apply ruff fixes and formatting, strip notebook outputs
 	$(BIN)/python -m workbench.notebook_hygiene --fix notebooks
 
 lab: install ## JupyterLab on notebooks/ with the project's kernel
-	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Workbench (.venv)" >/dev/null
+	@$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Workbench (.venv)" >/dev/null
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-ui: install ## MLflow UI on mlruns/ (runs, artefacts, model registry)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
+# One worker and no job runner: MLflow 3's default (4 workers and a job runner, each
+# importing the whole server) keeps a 2-core machine busy for a minute or more before the
+# first page answers, although "Uvicorn running" shows at once.
+ui: install ## MLflow UI on mlruns/ (runs, artefacts, model registry) at http://127.0.0.1:5000
+	@echo "MLflow UI on http://127.0.0.1:5000 (Ctrl-C stops it)"
+	@MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+		--host 127.0.0.1 --port 5000 --workers 1
 
 bench: install-dev ## benchmarks at 10k/100k/1M customers (QUICK=1 for small sizes)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)

@@ -116,6 +116,16 @@ CASES: tuple[Case, ...] = (
         _C + "recommend:recommendations",
         "recommendations: tune, compare 7 models, final lists",
     ),
+    Case(
+        "stage_fixed_cost",
+        _C + "pipeline:stage_fixed_cost",
+        "fixed cost of a stage: setup, 1 s of reading, finish (shared kernel)",
+    ),
+    Case(
+        "stage_fixed_cost_fresh_kernels",
+        _C + "pipeline:stage_fixed_cost_fresh_kernels",
+        "the same with a fresh kernel per stage (before)",
+    ),
     Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
 )
 
@@ -150,6 +160,13 @@ RATIOS: tuple[Ratio, ...] = (
         "shap_reference",
         "shap_native",
         "per_row",
+    ),
+    Ratio(
+        "stage_fixed_cost",
+        "fresh kernels / shared kernel",
+        "stage_fixed_cost_fresh_kernels",
+        "stage_fixed_cost",
+        "compute",
     ),
     Ratio(
         "ab_conversion_pymc",

@@ -92,7 +92,7 @@ def run_stages(isolated_settings):
         stages: list[str],
         overrides: list[str] | None = None,
         as_of: str = AS_OF,
-        keep_going: bool = False,
+        keep_going: bool = True,
     ):
         counter["n"] += 1
         return run_pipeline(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -150,3 +151,69 @@ def test_stage_start_parses_once_stamps_writes_and_refuses_foreign_outputs(tmp_p
         other.read("customer_features")
     with pytest.raises(TypeError, match="as_of is required"):
         Stage.start("x", {}, track=False)
+
+
+def _canonical_orders(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "order_id": ["1"],
+            "customer_id": ["C1"],
+            "ordered_at": pd.to_datetime(["2026-01-02"], utc=True),
+            "amount": [2.5],
+            "status": ["completed"],
+        }
+    ).to_parquet(folder / "orders.parquet")
+
+
+def test_canonical_source_reads_clean_tables_of_this_source_only_or_raw_when_asked(tmp_path):
+    raw = tmp_path / "shop" / "raw"
+    _canonical_orders(raw)
+    namespace = {"as_of": "2026-06-30", "data_dir": str(raw), "data_root": str(tmp_path / "d"),
+                 "output_dir": str(tmp_path / "out")}  # fmt: skip
+    stage = Stage.start("features", namespace, track=False)
+    with pytest.raises(
+        catalog.MissingOutputError,
+        match=r"reads the audit's clean tables of .*shop/raw, but there are none in .*"
+        r"Run the audit on this source first \(`workbench run --data .*shop/raw --as-of "
+        r"2026-06-30 --stages audit,features`\), or .* `-p features.input=raw`",
+    ):
+        stage.canonical_source(tables=["orders"])
+    source, kind = stage.canonical_source(tables=["orders"], input="raw")
+    assert (source, kind) == (raw, "raw")
+    with pytest.raises(ValueError, match=r"features: input must be one of clean, raw, got 'auto'"):
+        stage.canonical_source(input="auto")
+
+    clean = stage.settings.clean_dir
+    _canonical_orders(clean)
+    other = tmp_path / "other" / "raw"
+    _canonical_orders(other)
+    catalog.write_folder_stamp(clean, catalog.Stamp("audit", AS_OF, catalog.fingerprint(other)))
+    with pytest.raises(
+        catalog.StaleOutputError,
+        match=r"they were made from .*other/raw \(as of 2026-06-30\), this run reads .*shop/raw",
+    ):
+        stage.canonical_source(tables=["orders"])
+    earlier = parse_as_of("2026-03-31")  # the clean tables do not depend on as_of
+    catalog.write_folder_stamp(clean, catalog.Stamp("audit", earlier, catalog.fingerprint(raw)))
+    assert stage.canonical_source(tables=["orders"]) == (clean, "clean")
+    (raw / "customers.csv").write_text("customer_id\nC1\n")  # the source changed since
+    changed = Stage.start("features", namespace, track=False)
+    with pytest.raises(
+        catalog.StaleOutputError, match=r"shop/raw has changed since they were made"
+    ):
+        changed.canonical_source(tables=["orders"])
+
+
+def test_not_applicable_writes_the_reason_and_stops_the_notebook(tmp_path, source):
+    from workbench.stage import NotApplicable
+
+    namespace = {"as_of": "2026-06-30", "data_dir": str(source), "data_root": str(tmp_path / "d"),
+                 "output_dir": str(tmp_path / "out")}  # fmt: skip
+    stage = Stage.start("ab_test", namespace, track=False)
+    with pytest.raises(NotApplicable, match="no experiment has an assignment before 2026-06-30"):
+        stage.not_applicable("no experiment has an assignment before 2026-06-30")
+    written = json.loads((tmp_path / "out" / "ab_test.json").read_text())
+    assert written == {"status": "not_applicable", "as_of": "2026-06-30", "stage": "ab_test",
+                       "reason": "no experiment has an assignment before 2026-06-30"}  # fmt: skip
+    assert NotApplicable("x")._render_traceback_() == ["Not applicable: x"]

@@ -153,3 +153,83 @@ def test_second_run_gives_the_same_summaries_and_no_changes(
     index = (second.output_dir / "index.html").read_text()
     assert "No changes beyond their thresholds" in index
     assert os.path.exists(second.output_dir / "manifest.json")
+
+
+SLOW = """from workbench.stage import Stage
+import pathlib, time
+stage = Stage.start("slow", globals())
+pathlib.Path(output_dir, "started").write_text("x")
+time.sleep(600)
+"""
+
+
+@pytest.mark.notebooks
+def test_sigterm_ends_the_kernel_and_marks_the_mlflow_runs_killed(tmp_path):
+    """A run stopped by SIGTERM (a cron timeout, systemd stop) leaves no RUNNING MLflow run
+    and no kernel behind, writes its index and exits with 128 + 15."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import mlflow
+    import nbformat
+    import pandas as pd
+    import psutil
+
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname='x'\n")
+    params = nbformat.v4.new_code_cell(
+        'data_dir = ""\nas_of = "2026-06-30"\noutput_dir = ""\npipeline_run_id = ""\n'
+        'tracking_uri = ""\ndata_root = ""\n'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(SLOW)])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(root / "notebooks" / "01_slow.ipynb"))
+    raw = root / "data" / "raw"
+    raw.mkdir(parents=True)
+    pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"], "ordered_at": ["2024-01-01"],
+                  "amount": [1.0]}).to_csv(raw / "orders.csv", index=False)  # fmt: skip
+    tracking_uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKBENCH_", "MLFLOW_"))}
+    env.update(WORKBENCH_ROOT=str(root), MLFLOW_TRACKING_URI=tracking_uri,
+               PYTHONPATH=os.pathsep.join(sys.path))  # fmt: skip
+    out = root / "reports" / "stopped"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "run", "--data", str(raw), "--as-of", AS_OF,
+         "--out", str(out), "--no-progress"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "started").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the stage never started"
+            time.sleep(0.5)
+        kernels = psutil.Process(process.pid).children(recursive=True)
+        assert kernels, "the kernel runs as a child of workbench run"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM" in stderr and "marked KILLED" in stderr
+    gone, alive = psutil.wait_procs(kernels, timeout=30)
+    assert not alive, f"left running: {alive}"
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert {r.data.tags.get("workbench.stage", "pipeline"): r.info.status for r in runs} == {
+        "slow": "KILLED",
+        "pipeline": "KILLED",
+    }
+    index = (out / "index.html").read_text()
+    assert "stopped</td>" in index and "stopped by SIGTERM" in index
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"][0]["status"] == "killed"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.settings import get_settings
+from workbench.settings import derive_project, get_settings, source_label
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +17,8 @@ def _clean_env(monkeypatch):
         "WORKBENCH_REPORTS_DIR",
         "MLFLOW_TRACKING_URI",
         "WORKBENCH_ARTIFACT_ROOT",
+        "WORKBENCH_PROJECT",
+        "WORKBENCH_CURRENCY",
     ):
         monkeypatch.delenv(var, raising=False)
 
@@ -64,3 +66,36 @@ def test_ensure_dirs_never_touches_another_tree(tmp_path):
     other.ensure_dirs()
     assert (tmp_path / "other" / "processed").is_dir()
     assert not project.data_dir.exists()
+
+
+def test_the_project_is_derived_from_the_source_and_differs_between_sources(tmp_path):
+    shop = tmp_path / "shop" / "raw"
+    other = tmp_path / "elsewhere" / "shop" / "raw"
+    assert source_label(shop) == "shop" and source_label(tmp_path / "cdnow.duckdb") == "cdnow"
+    assert source_label("s3a://lake/retail/raw/") == "retail"
+    first, second = derive_project(shop), derive_project(other)
+    assert first.startswith("shop-") and len(first) == len("shop-") + 6
+    assert first != second, "two folders with the same name are two projects"
+    assert derive_project(str(shop) + "/") == first, "the same folder is the same project"
+    assert derive_project(tmp_path / "Ünïcode Shop!" / "raw").startswith("n-code-shop-")
+    s = get_settings(root=tmp_path, source=shop)
+    assert s.project == first and not s.project_explicit
+    assert get_settings(root=tmp_path).project == derive_project(tmp_path / "data" / "raw")
+    assert s.for_source(other).project == second, "a run on another source gets its project"
+
+
+def test_an_explicit_project_wins_and_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_PROJECT", "team-eu")
+    s = get_settings(root=tmp_path, source=tmp_path / "shop" / "raw")
+    assert s.project == "team-eu" and s.project_explicit
+    assert s.for_source(tmp_path / "other").project == "team-eu"
+    assert get_settings(root=tmp_path, project="team.us_2").project == "team.us_2"
+    for bad in ("a/b", "x:y", "-lead", "with space", "a" * 65):
+        with pytest.raises(ValueError, match=r"project: expected 1–64 characters"):
+            get_settings(root=tmp_path, project=bad)
+
+
+def test_currency_comes_from_the_environment(tmp_path, monkeypatch):
+    assert get_settings(root=tmp_path).currency == ""
+    monkeypatch.setenv("WORKBENCH_CURRENCY", " EUR ")
+    assert get_settings(root=tmp_path).currency == "EUR"

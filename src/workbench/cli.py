@@ -22,16 +22,34 @@ __all__ = ["main", "cli"]
 log = logging.getLogger("workbench")
 
 
-def _settings(data_root: str | None, reports_dir: str | None, tracking_uri: str | None) -> Settings:
+def _settings(
+    data_root: str | None,
+    reports_dir: str | None,
+    tracking_uri: str | None,
+    project: str | None = None,
+    source: Path | None = None,
+) -> Settings:
     from workbench.settings import get_settings
 
-    return get_settings(data_dir=data_root, reports_dir=reports_dir, tracking_uri=tracking_uri)
+    return get_settings(
+        data_dir=data_root,
+        reports_dir=reports_dir,
+        tracking_uri=tracking_uri,
+        project=project,
+        source=source,
+    )
 
 
 def _setup_logging(verbose: bool) -> None:
     from workbench.stage import setup_logging
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:  # MLflow's and Alembic's set-up chatter is noise in a terminal or cron log
+        import os
+
+        os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 _settings_options = [
@@ -52,6 +70,13 @@ _settings_options = [
         "--tracking-uri",
         default=None,
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///<project>/mlruns/mlflow.db).",
+    ),
+    click.option(
+        "--project",
+        default=None,
+        help="Project that scopes MLflow experiments and registered models (default: "
+        "$WORKBENCH_PROJECT, else derived from the data source: its folder name and a hash "
+        "of its path).",
     ),
 ]
 
@@ -126,13 +151,25 @@ def demo_data(
 
 @cli.command("stages")
 def stages_command() -> None:
-    """List the pipeline's stages and their parameters with defaults."""
-    from workbench.pipeline import discover_stages
+    """List the pipeline's stages, what each needs, and their parameters with defaults."""
+    from workbench.pipeline import INJECTED, discover_stages, needs_sentence
 
-    for stage in discover_stages(_settings(None, None, None).notebooks_dir):
-        deps = f" (depends on {', '.join(stage.depends_on)})" if stage.depends_on else ""
-        click.echo(f"{stage.number:02d} {stage.name}{deps}")
-        for key, default in stage.parameters.items():
+    stages = discover_stages(_settings(None, None, None).notebooks_dir)
+    click.echo(
+        "Every stage also takes the run context, which `workbench run` sets: "
+        + ", ".join(INJECTED)
+        + " (--data, --as-of, --out, --data-root, --tracking-uri)."
+    )
+    for stage in stages:
+        notes = []
+        if stage.depends_on:
+            notes.append(f"depends on {', '.join(stage.depends_on)}")
+        if stage.needs.tables:
+            notes.append(needs_sentence(stage.needs.tables, stage.needs.unless_params))
+        click.echo(
+            f"\n{stage.number:02d} {stage.name}" + (f" ({'; '.join(notes)})" if notes else "")
+        )
+        for key, default in stage.own_parameters.items():
             note = f"  # {stage.help[key]}" if stage.help.get(key) else ""
             click.echo(f"     {key} = {default!r}{note}")
 
@@ -155,7 +192,15 @@ def stages_command() -> None:
     "-p", "--param", "params", multiple=True, help="name=value or stage.name=value (repeatable)."
 )
 @click.option(
-    "--keep-going", is_flag=True, help="After a failure, run the stages that do not depend on it."
+    "--keep-going",
+    is_flag=True,
+    hidden=True,
+    help="After a failure, run the stages that do not depend on it (the default now).",
+)
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop at the first failed stage (default: run the stages that do not depend on it).",
 )
 @click.option(
     "--keep-last",
@@ -163,7 +208,7 @@ def stages_command() -> None:
     default=None,
     help="Keep only the N newest run folders.",
 )
-@click.option("--no-progress", is_flag=True, help="No progress bar (for cron logs).")
+@click.option("--no-progress", is_flag=True, help="No progress bars (for cron logs).")
 @click.option(
     "--engine",
     type=click.Choice(["duckdb", "spark"]),
@@ -180,6 +225,7 @@ def run_command(
     stages: str | None,
     params: tuple[str, ...],
     keep_going: bool,
+    fail_fast: bool,
     keep_last: int | None,
     no_progress: bool,
     engine: str | None,
@@ -187,14 +233,26 @@ def run_command(
     data_root: str | None,
     reports_dir: str | None,
     tracking_uri: str | None,
+    project: str | None,
 ) -> None:
     """Execute the stage notebooks in order and write the reports.
 
-    Exit codes: 0 all stages succeeded; 1 a stage failed; 2 bad arguments or parameters;
-    3 another run holds the lock; 4 the data source is missing.
+    A line per stage as soon as it ends: ok (with its headline numbers), n/a (not
+    applicable: its inputs are absent, with what it would need), failed, or skipped (a
+    stage it depends on failed). A failure skips only the stages that depend on it.
+
+    Exit codes: 0 nothing failed (stages that were not applicable included); 1 a stage
+    failed; 2 bad arguments or parameters; 3 another run holds the lock; 4 the data source
+    is missing; 130/143 stopped by Ctrl-C/SIGTERM (its MLflow runs are marked KILLED).
     """
     _setup_logging(verbose)
-    from workbench.pipeline import ExitCode, LockedError, ParameterError, run_pipeline
+    from workbench.pipeline import (
+        ExitCode,
+        LockedError,
+        ParameterError,
+        RunInterrupted,
+        run_pipeline,
+    )
 
     source = Path(data_dir).expanduser().resolve()
     if data_root is None and source.is_dir() and source.name == "raw":
@@ -202,9 +260,9 @@ def run_command(
 
         if not os.environ.get("WORKBENCH_DATA_DIR"):
             data_root = str(source.parent)
-    settings = _settings(data_root, reports_dir, tracking_uri)
     names = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
     try:
+        settings = _settings(data_root, reports_dir, tracking_uri, project, source)
         if engine is not None:
             params = (*_engine_overrides(settings, names, engine), *params)
         result = run_pipeline(
@@ -214,8 +272,9 @@ def run_command(
             output_dir=Path(out) if out else None,
             stage_names=names,
             overrides=params,
-            keep_going=keep_going,
+            keep_going=not fail_fast,
             progress=not no_progress,
+            on_stage_done=lambda stage: click.echo(stage.line(settings.currency)),
         )
     except (ParameterError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -226,11 +285,10 @@ def run_command(
     except FileNotFoundError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(ExitCode.DATA)
-    for stage in result.stages:
-        seconds = "" if stage.seconds is None else f" {stage.seconds:6.1f} s"
-        click.echo(
-            f"{stage.status:>8} {stage.name}{seconds}" + (f"  {stage.error}" if stage.error else "")
-        )
+    except RunInterrupted as exc:
+        where = f"; report: {exc.result.index}" if exc.result and exc.result.index else ""
+        click.echo(f"error: {exc}; its MLflow runs are marked KILLED{where}", err=True)
+        sys.exit(exc.exit_code)
     click.echo(f"report: {result.index}")
     if keep_last:
         from workbench.pipeline import apply_retention
@@ -330,6 +388,7 @@ def registry_list(
     data_root: str | None,
     reports_dir: str | None,
     tracking_uri: str | None,
+    project: str | None,
 ) -> None:
     """List every registered model's versions: aliases, as_of, headline metric (holdout
     ROC-AUC or silhouette), created, training-data fingerprint, who/why of the last alias
@@ -338,7 +397,7 @@ def registry_list(
 
     from workbench import registry
 
-    settings = _settings(data_root, reports_dir, tracking_uri)
+    settings = _settings(data_root, reports_dir, tracking_uri, project)
     client = registry.registry_client(settings=settings)
     try:
         if as_json:
@@ -380,6 +439,7 @@ def registry_promote(
     data_root: str | None,
     reports_dir: str | None,
     tracking_uri: str | None,
+    project: str | None,
 ) -> None:
     """Point ALIAS (default champion) of MODEL at VERSION, recording who and why as tags.
 
@@ -388,7 +448,9 @@ def registry_promote(
     """
     from workbench import registry
 
-    client = registry.registry_client(settings=_settings(data_root, reports_dir, tracking_uri))
+    client = registry.registry_client(
+        settings=_settings(data_root, reports_dir, tracking_uri, project)
+    )
     try:
         record = registry.promote_version(
             client, model, version, reason=reason, alias=alias, user=user

@@ -5,19 +5,99 @@ Nothing else in the package or the notebooks builds a path to ``data/``,
 
 Precedence, lowest to highest: built-in defaults (relative to the project root),
 environment variables (``WORKBENCH_ROOT``, ``WORKBENCH_DATA_DIR``,
-``WORKBENCH_REPORTS_DIR``, ``MLFLOW_TRACKING_URI``, ``WORKBENCH_ENGINE_DIR``), then
-explicit keyword arguments (what CLI flags and notebook parameters pass).
+``WORKBENCH_REPORTS_DIR``, ``MLFLOW_TRACKING_URI``, ``WORKBENCH_ENGINE_DIR``,
+``WORKBENCH_PROJECT``, ``WORKBENCH_CURRENCY``), then explicit keyword arguments (what CLI flags and notebook
+parameters pass).
+
+The **project** scopes the MLflow experiments (``workbench/<project>/<stage>``) and the
+registered models (``<project>.<model>``), so two data sources never share versions,
+aliases or a champion gate. By default it is derived from the data source
+(:func:`derive_project`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["Settings", "get_settings", "find_project_root"]
+__all__ = [
+    "PROJECT_PATTERN",
+    "Settings",
+    "derive_project",
+    "find_project_root",
+    "get_settings",
+    "source_label",
+    "validate_project",
+]
 
 _MARKERS = ("pyproject.toml", ".git")
+_FILE_SUFFIXES = (".duckdb", ".ddb", ".db", ".parquet", ".csv")
+
+#: What a project name may hold: it becomes part of registered model names
+#: (``<project>.<model>``), which MLflow refuses with ``/`` or ``:`` and which must survive
+#: in a ``models:/<name>@champion`` URI.
+PROJECT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def source_label(source: str | Path) -> str:
+    """A short, human name of a data source: the folder's name, its parent's when the
+    folder is called ``raw``, a DuckDB file's stem, the last part of a URI.
+
+    Examples
+    --------
+    >>> source_label("/srv/shop/raw"), source_label("/exports/cdnow.duckdb")
+    ('shop', 'cdnow')
+    >>> source_label("s3a://lake/retail/raw/")
+    'retail'
+    """
+    text = str(source).rstrip("/")
+    if "://" in text and not text.startswith("file://"):
+        parts = [p for p in text.split("://", 1)[1].split("/") if p]
+    else:
+        parts = list(Path(text.removeprefix("file://")).expanduser().parts)
+    if len(parts) > 1 and parts[-1] == "raw":
+        parts = parts[:-1]
+    name = parts[-1] if parts else "data"
+    suffix = Path(name).suffix.lower()
+    return name[: -len(suffix)] if suffix in _FILE_SUFFIXES else name
+
+
+def derive_project(source: str | Path) -> str:
+    """The default project of a data source: a slug of :func:`source_label` and 6 hex
+    characters of a SHA-256 of the resolved source path (or the URI).
+
+    Two folders with the same name get different projects; the same folder always gets
+    the same one.
+
+    Examples
+    --------
+    >>> derive_project("/srv/shop/raw") == derive_project("/srv/shop/raw/")
+    True
+    >>> derive_project("/srv/shop/raw").startswith("shop-")
+    True
+    """
+    text = str(source).rstrip("/")
+    if "://" in text and not text.startswith("file://"):
+        identity = text
+    else:
+        identity = str(Path(text.removeprefix("file://")).expanduser().resolve())
+    slug = re.sub(r"[^a-z0-9]+", "-", source_label(source).lower()).strip("-")[:40] or "data"
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:6]
+    return f"{slug}-{digest}"
+
+
+def validate_project(name: str) -> str:
+    """Return ``name`` when it is a valid project name, else raise ``ValueError``."""
+    if not PROJECT_PATTERN.match(name or ""):
+        raise ValueError(
+            f"project: expected 1–64 characters, letters, digits, '.', '_' or '-' and "
+            f"starting with a letter or digit (it becomes part of registered model names), "
+            f"got {name!r}"
+        )
+    return name
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -54,6 +134,14 @@ class Settings:
     engine_output : str
         Where an audit run on an engine (Spark) writes its clean tables and quarantine:
         a local folder or a URI the engine writes (default ``<data>/interim/engine``).
+    project : str
+        Scope of the MLflow experiments and registered models (see the module docstring).
+    currency : str
+        Code shown before money amounts in reports (``EUR``; default none), from
+        ``WORKBENCH_CURRENCY``.
+    project_explicit : bool
+        The project was given (argument or ``WORKBENCH_PROJECT``), not derived; see
+        :meth:`for_source`.
     """
 
     root: Path
@@ -62,6 +150,9 @@ class Settings:
     tracking_uri: str
     artifact_root: str
     engine_output: str = ""
+    project: str = ""
+    currency: str = ""
+    project_explicit: bool = False
 
     @property
     def engine_dir(self) -> str:
@@ -96,6 +187,13 @@ class Settings:
     def mlruns_dir(self) -> Path:
         return self.root / "mlruns"
 
+    def for_source(self, source: str | Path) -> Settings:
+        """These settings for a run on ``source``: the project derived from it, unless the
+        project was given explicitly (``--project``, ``WORKBENCH_PROJECT``)."""
+        if self.project_explicit:
+            return self
+        return replace(self, project=derive_project(source))
+
     def with_overrides(self, **overrides: object) -> Settings:
         """Return a copy with the given (non-None) fields replaced."""
         clean = {k: v for k, v in overrides.items() if v is not None}
@@ -123,14 +221,31 @@ def get_settings(
     tracking_uri: str | None = None,
     artifact_root: str | None = None,
     engine_output: str | None = None,
+    project: str | None = None,
+    source: str | Path | None = None,
+    currency: str | None = None,
 ) -> Settings:
     """Build the settings from defaults, the environment and explicit overrides.
 
+    Parameters
+    ----------
+    project : str, optional
+        The project (``--project``); default ``$WORKBENCH_PROJECT``, else
+        :func:`derive_project` of ``source``.
+    source : path or URI, optional
+        The data source the run reads (``--data``), from which the default project is
+        derived; default ``<data>/raw``.
+
+    Raises
+    ------
+    ValueError
+        The project name holds characters a registered model name cannot.
+
     Examples
     --------
-    >>> s = get_settings(root="/tmp/proj", data_dir="/tmp/other-data")
-    >>> str(s.processed_dir)
-    '/tmp/other-data/processed'
+    >>> s = get_settings(root="/tmp/proj", data_dir="/tmp/other-data", project="shop")
+    >>> str(s.processed_dir), s.project
+    ('/tmp/other-data/processed', 'shop')
     """
     root_path = Path(root).expanduser().resolve() if root else find_project_root()
     env_data = os.environ.get("WORKBENCH_DATA_DIR")
@@ -146,6 +261,8 @@ def get_settings(
             artifacts = str(db_parent / "artifacts")
         else:
             artifacts = str(root_path / "mlruns" / "artifacts")
+    given = project or os.environ.get("WORKBENCH_PROJECT") or ""
+    chosen = validate_project(given) if given else derive_project(source or data / "raw")
     return Settings(
         root=root_path,
         data_dir=data,
@@ -153,4 +270,9 @@ def get_settings(
         tracking_uri=tracking,
         artifact_root=artifacts,
         engine_output=engine_output or os.environ.get("WORKBENCH_ENGINE_DIR", ""),
+        project=chosen,
+        project_explicit=bool(given),
+        currency=(
+            currency if currency is not None else os.environ.get("WORKBENCH_CURRENCY", "")
+        ).strip()[:12],
     )
