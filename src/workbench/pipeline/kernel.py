@@ -123,7 +123,7 @@ class KernelSession:
     def _shell_client(self) -> Any:
         """A client on the shell channel only: it sends requests and never collects the
         notebooks' output (which goes to the iopub channel it does not open)."""
-        from jupyter_client.blocking import BlockingKernelClient
+        from jupyter_client.blocking.client import BlockingKernelClient
 
         # blocking, not the manager's asyncio client: its sockets belong to no running
         # loop here, so waiting on a reply through them would hang
