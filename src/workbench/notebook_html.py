@@ -337,10 +337,11 @@ _CSS = """
 .workbench-label{font-size:12px;color:#667085;overflow-wrap:anywhere}
 .workbench-params{margin:4px 0 8px;font-size:13px;overflow-wrap:anywhere}
 .workbench-params summary{cursor:pointer;color:#344054}
-.workbench-params table{border-collapse:collapse;margin:6px 0}
-.workbench-params td,.workbench-params th{border-bottom:1px solid #eaecf0;padding:2px 10px;
- text-align:left;font-family:var(--jp-code-font-family,monospace);font-size:12px}
-.workbench-params tr.workbench-changed td{background:#fff4ce}
+.jp-RenderedHTMLCommon .workbench-params table{border-collapse:collapse;margin:6px 0}
+.jp-RenderedHTMLCommon .workbench-params td,.jp-RenderedHTMLCommon .workbench-params th{
+ border-bottom:1px solid #eaecf0;padding:2px 10px;text-align:left;
+ font-family:var(--jp-code-font-family,monospace);font-size:12px}
+.jp-RenderedHTMLCommon .workbench-params tr.workbench-changed td{background:#fff4ce}
 .workbench-widget-note{padding:6px 10px;border-left:3px solid #999;color:#555;
  font-style:italic}
 .jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{overflow-wrap:anywhere}
