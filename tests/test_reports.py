@@ -76,7 +76,10 @@ def _notebook(path, *, last_output: dict | None = None) -> None:
     cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text=LOG + "\n")]
     cells[4].outputs = [
         nbformat.v4.new_output(
-            "stream", name="stdout", text=f"{LOG}\nnote: 12 customers left out\n{LOG}\n"
+            "stream",
+            name="stdout",
+            text=f"{LOG}\nnote: 12 customers left out\n{LOG}\nINFO:workbench.x:basic format\n"
+            "[W 2026-12-03 10:00:00.123 ServerApp] jupyter format\n",
         ),
         nbformat.v4.new_output(
             "stream",
@@ -209,6 +212,15 @@ def test_parameter_cells_become_one_table_with_changes_marked(report):
     assert page.index("09 · Test stage") < table_at < page.index("note: 12 customers")
 
 
+def test_the_title_is_escaped_in_the_page_title_and_the_card(tmp_path):
+    _notebook(tmp_path / "nb.ipynb")
+    title = f"</title><script>alert(1)</script> · {HOSTILE}"
+    page = nh.notebook_to_html(tmp_path / "nb.ipynb", tmp_path / "p.html", title=title)
+    text = page.read_text()
+    assert "<script>alert(1)" not in text and "<img" not in text
+    assert re.search(r"<title>&lt;/title&gt;&lt;script&gt;alert\(1\)", text)
+
+
 def test_explicit_parameters_and_defaults_win_over_the_notebook(tmp_path):
     _notebook(tmp_path / "nb.ipynb")
     page = nh.notebook_to_html(
@@ -223,6 +235,7 @@ def test_log_records_warnings_and_sampler_output_are_left_out(report):
     _, page = report
     text = _text(page)
     assert "INFO workbench" not in page and "duplicate search" not in page
+    assert "basic format" not in page and "jupyter format" not in page
     for noise in ("NUTS", "Sequential sampling", "UserWarning", "warnings.warn", "40%"):
         assert noise not in text
     assert "note: 12 customers left out" in text, "print output a reader needs stays"

@@ -176,7 +176,7 @@ def _parameters_html(parameters: Mapping[str, Any], defaults: Mapping[str, Any],
         what = "all at their defaults"
     return (
         '<details class="workbench-params"><summary><b>Parameters of this run</b> · '
-        f"{len(names)} parameters, {what}</summary>"
+        f"{len(names)} parameter{'' if len(names) == 1 else 's'}, {what}</summary>"
         "<table><thead><tr><th>parameter</th><th>this run</th><th>default</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></details>"
     )
