@@ -185,12 +185,17 @@ def test_the_page_starts_with_the_headline_card_formatted_and_escaped(report):
     assert "<img" not in card and "&lt;img src=x onerror=" in card
 
 
+def _stylesheet(target) -> str:
+    name = re.search(r'<link rel="stylesheet" href="([^"]+)"', target.read_text()).group(1)
+    return (target.parent / name).read_text()
+
+
 def test_code_is_hidden_by_a_css_switch_and_kept_in_the_page(report):
-    _, page = report
+    target, page = report
     assert page.index('id="workbench-show-code"') < page.index("<main>")
     assert 'type="checkbox"' in page and "Show code" in page and "Hide code" in page
     rule = "#workbench-show-code:not(:checked) ~ main .jp-CodeCell .jp-Cell-inputWrapper"
-    assert rule in page
+    assert rule in _stylesheet(target)
     assert "stage = Stage.start('test', globals())" in _text(page), "the code stays, only hidden"
 
 
@@ -283,12 +288,17 @@ def test_nbconvert_renders_markdown_outputs_as_html_so_data_must_be_escaped(tmp_
     assert "&lt;img src=x onerror=alert(document.domain)&gt;" in page, "md_text: inert text"
 
 
-def test_one_plotly_bundle_per_folder_and_standalone_copies(report):
+def test_one_plotly_bundle_and_stylesheet_per_folder_and_standalone_copies(report):
     target, page = report
     tmp_path = target.parent
     bundle = tmp_path / nh.PLOTLY_ASSET
     assert bundle.stat().st_size > 3_000_000
-    assert f'<script src="{nh.PLOTLY_ASSET}"' in page and len(page) < 500_000
+    assert f'<script src="{nh.PLOTLY_ASSET}"' in page and len(page) < 100_000
+    again = nh.notebook_to_html(tmp_path / "09_test.ipynb", tmp_path / "again.html")
+    sheets = sorted(tmp_path.glob("workbench-report-*.css"))
+    assert len(sheets) == 1 and _stylesheet(again) == _stylesheet(target)
+    assert "<style" not in page.split("</head>")[0], "the template's styles are in the file"
+    assert ".jp-Cell" in _stylesheet(target) and ".workbench-headline" in _stylesheet(target)
     written = bundle.stat().st_mtime_ns
     assert nh.write_assets(tmp_path) == [bundle] and bundle.stat().st_mtime_ns == written
     (tmp_path / "copy").mkdir()
@@ -302,14 +312,17 @@ def test_one_plotly_bundle_per_folder_and_standalone_copies(report):
         assert nh.external_references(text) == []
         nonce = re.search(r"'nonce-([0-9a-f]{32})'", text).group(1)
         assert f'<script nonce="{nonce}" data-workbench="plotly">' in text
-    assert not (tmp_path / "copy" / nh.PLOTLY_ASSET).exists(), "nothing beside a standalone"
+        assert "<link" not in text and ".workbench-headline{" in text
+    assert not list((tmp_path / "copy").glob("*.js")) and not list(
+        (tmp_path / "copy").glob("*.css")
+    ), "nothing beside a standalone page"
 
 
 def test_a_page_without_figures_needs_no_bundle(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Only text")])
     nbformat.write(nb, str(tmp_path / "nb.ipynb"))
     page = nh.notebook_to_html(tmp_path / "nb.ipynb", tmp_path / "p.html").read_text()
-    assert "plotly" not in page.lower() and not (tmp_path / nh.PLOTLY_ASSET).exists()
+    assert "plotly.min.js" not in page and not (tmp_path / nh.PLOTLY_ASSET).exists()
     assert "<details" not in page, "no parameters cell, no table"
 
 

@@ -269,8 +269,9 @@ def _auto(value: Any, currency: str) -> str:
     if isinstance(value, int | np.integer):
         return fmt_int(value)
     if isinstance(value, float | np.floating):
-        integral = math.isfinite(value) and float(value).is_integer() and abs(value) >= 1
-        return fmt_int(value) if integral else fmt_number(value)
+        number = float(value)
+        integral = math.isfinite(number) and number.is_integer() and abs(number) >= 1
+        return fmt_int(number) if integral else fmt_number(number)
     if isinstance(value, pd.Timestamp):
         return value.isoformat(sep=" ") if value != value.normalize() else str(value.date())
     return str(value)

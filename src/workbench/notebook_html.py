@@ -13,10 +13,13 @@ everything):
   page (the runner writes the log to ``run.log``), and so is a raw ``dict`` that ends
   the notebook;
 - Plotly figures are drawn by ``Plotly.newPlot`` with their JSON embedded through
-  :func:`workbench.display.script_json`; plotly.js is one file per folder
-  (:func:`write_assets`, :data:`PLOTLY_ASSET`) referenced relatively, or inlined with
-  ``standalone=True`` / :func:`standalone_copy` for a copy that travels alone (MLflow's
-  artefact viewer): 4.8 MB more per copy;
+  :func:`workbench.display.script_json`; plotly.js (4.8 MB) and the template's
+  stylesheet (0.2 MB, the same for every stage) are one file each per folder
+  (:func:`write_assets`, :data:`PLOTLY_ASSET`, ``workbench-report-<hash>.css``)
+  referenced relatively, so a run folder holds them once instead of once per stage; for
+  a copy that travels alone (MLflow's artefact viewer) ``standalone=True`` or
+  :func:`standalone_copy` inlines them — 5 MB more per copy, the price of opening
+  anywhere;
 - nothing is fetched from outside (:func:`external_references` of the page is empty) and a
   Content-Security-Policy lets only this page's own scripts run (each carries the
   page's nonce), so markup a notebook output lets through from the data — an
@@ -27,6 +30,7 @@ everything):
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import logging
 import re
@@ -233,7 +237,8 @@ def _report_cell(html: str) -> nbformat.NotebookNode:
 def _plotly_div(figure: Mapping[str, Any], nonce: str, number: int) -> str:
     div_id = f"workbench-figure-{number}"
     layout = figure.get("layout") or {}
-    height = layout.get("height") if isinstance(layout.get("height"), int | float) else 450
+    given = layout.get("height")
+    height = given if isinstance(given, int | float) and not isinstance(given, bool) else 450
     spec = script_json({"data": figure.get("data", []), "layout": layout}, default=str)
     config = script_json(
         {"responsive": True, "displaylogo": False, **(figure.get("config") or {})}, default=str
@@ -368,10 +373,43 @@ def _csp(nonce: str) -> str:
     # does not let markup run a script, only this page's own (nonce) scripts can eval.
     policy = (
         f"default-src 'none'; script-src 'nonce-{nonce}' 'unsafe-eval'; "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
+        "style-src 'self' file: 'unsafe-inline'; img-src data: blob:; font-src data:; "
         "connect-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
     )
     return f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+
+
+_HEAD_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
+_STYLE_LINK = re.compile(
+    r'<link rel="stylesheet" href="(workbench-report-[0-9a-f]{12}\.css)" data-workbench="style">'
+)
+
+
+def _minified(css: str) -> str:
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    css = re.sub(r"\s+", " ", css)
+    return re.sub(r"\s*([{};])\s*", r"\1", css).strip()
+
+
+def _split_head_styles(page: str) -> tuple[str, str]:
+    """The page without the stylesheets of its ``<head>`` (the template's: the same in
+    every report) and those stylesheets, minified, with ours last."""
+    end = page.find("</head>")
+    head, rest = page[:end], page[end:]
+    css = "\n".join(_minified(m.group(1)) for m in _HEAD_STYLE.finditer(head))
+    return _HEAD_STYLE.sub("", head) + rest, css + "\n" + _minified(_CSS)
+
+
+def _style_asset(folder: Path, css: str) -> str:
+    """Write ``css`` once into ``folder`` under a name from its content; returns the name."""
+    content = css.encode("utf-8")
+    name = f"workbench-report-{hashlib.sha256(content).hexdigest()[:12]}.css"
+    target = folder / name
+    if not (target.exists() and target.read_bytes() == content):
+        partial = folder / f".{name}.partial"
+        partial.write_bytes(content)
+        partial.replace(target)
+    return name
 
 
 def _plotly_js() -> str:
@@ -387,11 +425,12 @@ def _bundle_tag(nonce: str, standalone: bool) -> str:
 
 
 def write_assets(folder: str | Path) -> list[Path]:
-    """Write the report assets (plotly.js as :data:`PLOTLY_ASSET`) into ``folder`` once.
+    """Write plotly.js (:data:`PLOTLY_ASSET`) into ``folder`` once.
 
-    Every HTML of the folder made by :func:`notebook_to_html` refers to them relatively,
-    so the folder opens offline as a whole. Nothing is rewritten when the file is already
-    there with the same content.
+    Every HTML of the folder made by :func:`notebook_to_html` refers to it relatively
+    (and to the one stylesheet ``workbench-report-<hash>.css`` it writes beside the
+    page), so the folder opens offline as a whole. Nothing is rewritten when the file is
+    already there with the same content.
 
     Returns
     -------
@@ -443,9 +482,9 @@ def notebook_to_html(
         The notebook's defaults, to mark what this run changed. None: the literals of the
         cell tagged ``parameters``.
     standalone : bool, default False
-        Inline plotly.js (4.8 MB) instead of referring to :data:`PLOTLY_ASSET` beside the
-        page: for a copy that must open alone (an MLflow artefact). Otherwise the bundle
-        is written beside ``target`` by :func:`write_assets` (once per folder).
+        Inline plotly.js (4.8 MB) and the stylesheet instead of referring to the files
+        beside the page: for a copy that must open alone (an MLflow artefact). Otherwise
+        they are written beside ``target`` once per folder (:func:`write_assets`).
     currency : str
         Code shown before the headline's ``money`` values.
 
@@ -465,7 +504,7 @@ def notebook_to_html(
     found_defaults: dict[str, Any] = {}
     injected: dict[str, Any] = dict(nb.metadata.get("papermill", {}).get("parameters") or {})
     position = None
-    cells = []
+    cells: list[nbformat.NotebookNode] = []
     for cell in nb.cells:
         tags = _tags(cell)
         if cell.cell_type == "code" and "parameters" in tags:
@@ -498,7 +537,12 @@ def notebook_to_html(
     body = _EXTERNAL.sub("", body)
     body = _EXTERNAL_CSS.sub("", body)
     body = _FONT_URL.sub("none", body)
-    head = f"{_csp(nonce)}\n<style>{_CSS}</style>"
+    body, css = _split_head_styles(body)
+    if standalone:
+        head = f"{_csp(nonce)}\n<style>{css}</style>"
+    else:
+        name = _style_asset(target.parent, css)
+        head = f'{_csp(nonce)}\n<link rel="stylesheet" href="{name}" data-workbench="style">'
     if figures:
         head += "\n" + _bundle_tag(nonce, standalone)
         if not standalone:
@@ -510,13 +554,20 @@ def notebook_to_html(
 
 
 def standalone_copy(page: str | Path, target: str | Path) -> Path:
-    """A copy of a report made by :func:`notebook_to_html` with plotly.js inlined, for
-    where the page travels without its folder (MLflow's artefact viewer).
+    """A copy of a report made by :func:`notebook_to_html` with plotly.js and the
+    stylesheet inlined, for where the page travels without its folder (MLflow's artefact
+    viewer).
 
-    The copy is 4.8 MB larger than the page when it has figures; the page itself is left
-    as it is.
+    The copy is about 4.9 MB larger than the page when it has figures (0.2 MB without);
+    the page itself is left as it is.
     """
-    text = Path(page).read_text(encoding="utf-8")
+    page = Path(page)
+    text = page.read_text(encoding="utf-8")
+    text = _STYLE_LINK.sub(
+        lambda m: f"<style>{(page.parent / m.group(1)).read_text(encoding='utf-8')}</style>",
+        text,
+        count=1,
+    )
     pattern = re.compile(
         rf'<script src="{re.escape(PLOTLY_ASSET)}" nonce="([0-9a-f]+)" '
         r'data-workbench="plotly"></script>'
