@@ -168,7 +168,7 @@ def test_run_injects_parameters_writes_reports_and_keeps_failures(project):
 
     page = (out / "first.html").read_text()
     assert "Plotly.newPlot" in page and external_references(page) == []
-    assert "<script src=" not in page
+    assert '<script src="plotly.min.js"' in page and (out / "plotly.min.js").exists()
     index = (out / "index.html").read_text()
     assert "first.html" in index and "boom in second" in index and "skipped" in index
     manifest = json.loads((out / "manifest.json").read_text())
