@@ -168,25 +168,6 @@ _FIRST_CONTENT_JS = """
 """
 
 
-def test_each_stage_report_leads_with_its_headline_and_hides_its_code(browser, full_run):
-    pages = _stage_pages(full_run)
-    assert len(pages) == len(full_run.stages), "every stage has its report"
-    for name, path in pages:
-        page, *_ = _open(browser, path)
-        top = page.evaluate(_FIRST_CONTENT_JS)
-        hidden = page.evaluate(_CODE_SHOWN_JS)
-        text = page.evaluate("document.body.innerText")
-        page.click("label.workbench-toggle")
-        shown = page.evaluate(_CODE_SHOWN_JS)
-        page.close()
-        assert top["card"], f"{name}.html starts with {top['first']}, not its headline card"
-        assert 3 <= top["items"] <= 6 and top["sentence"], f"{name}.html headline: {top}"
-        assert hidden == 0, f"{name}.html shows {hidden} code inputs before the toggle"
-        assert shown > 0, f"{name}.html: the toggle shows no code"
-        logged = _LOG_LINE.findall(text)
-        assert not logged, f"{name}.html shows log records: {logged[:3]}"
-
-
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     return hostile_pipeline(tmp_path_factory)
@@ -210,3 +191,31 @@ def test_hostile_data_executes_nothing_in_any_report(browser, hostile_run):
         assert all(f["traces"] and (f["marks"] or f["canvas"]) for f in drawn), name
         checked += 1
     assert checked == len(hostile_run.pages) >= 6
+
+
+def test_each_stage_report_starts_with_its_card_hides_its_code_and_shows_no_log(browser, full_run):
+    pages = _stage_pages(full_run)
+    assert len(pages) == len(full_run.stages), "every stage has its report"
+    for name, path in pages:
+        page, *_ = _open(browser, path)
+        top = page.evaluate(_FIRST_CONTENT_JS)
+        hidden = page.evaluate(_CODE_SHOWN_JS)
+        text = page.evaluate("document.body.innerText")
+        page.click("label.workbench-toggle")
+        shown = page.evaluate(_CODE_SHOWN_JS)
+        page.close()
+        assert top["card"], f"{name}.html starts with {top['first']}, not its headline card"
+        assert hidden == 0, f"{name}.html shows {hidden} code inputs before the toggle"
+        assert shown > 0, f"{name}.html: the toggle shows no code"
+        logged = _LOG_LINE.findall(text)
+        assert not logged, f"{name}.html shows log records: {logged[:3]}"
+
+
+def test_each_stage_card_holds_its_headline(browser, full_run):
+    """Passes once the runner gives the exporter each stage's summary and every stage puts
+    its headline (Contract 2) in it."""
+    for name, path in _stage_pages(full_run):
+        page, *_ = _open(browser, path)
+        top = page.evaluate(_FIRST_CONTENT_JS)
+        page.close()
+        assert 3 <= top["items"] <= 6 and top["sentence"], f"{name}.html headline: {top}"
