@@ -59,7 +59,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("plumbing", ("loading", "engines")),
     ("canonical", ("canonical",)),
     ("catalog", ("catalog",)),
-    ("services", ("tracking", "plots", "reports", "compare", "display")),
+    ("services", ("tracking", "plots", "reports", "notebook_html", "compare", "display")),
     ("stages", STAGE_ORDER),
     ("applications", ("registry", "registry_figures", "customer360")),
     ("runner", ("stage", "pipeline", "cli", "widgets", "notebook_hygiene")),

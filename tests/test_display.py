@@ -90,3 +90,27 @@ def test_headline_round_trips_and_formats_one_line():
 def test_callout_escapes_its_text():
     html = d.callout(HOSTILE, "alert", title="<i>t</i>").data
     assert "<img" not in html and "&lt;i&gt;t&lt;/i&gt;" in html
+
+
+def test_setup_display_formats_and_escapes_every_frame_a_notebook_shows():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    frame = pd.DataFrame(
+        {"name": [HOSTILE] + ["x"] * 99, "revenue": [1.679e7] + [500.0] * 99,
+         "count": [11.0] * 100, "flag": [np.nan] * 100}
+    )  # fmt: skip
+    try:
+        assert d.setup_display(shell) is True
+        shown = shell.display_formatter.format(frame)[0]
+        text = str(frame["revenue"].head(2))
+    finally:
+        pd.reset_option("display.float_format")
+        shell.display_formatter.formatters["text/html"].pop(pd.DataFrame)
+        shell.display_formatter.formatters["text/html"].pop(pd.Series)
+    page = shown["text/html"]
+    assert "<img" not in page and "&lt;img src=x onerror=" in page
+    cells = [c for c in re.findall(r"<td[^>]*>([^<]*)</td>", page)]
+    assert cells[:4] == [html.escape(HOSTILE), "16,790,000", "11", "–"]
+    assert "Showing first 15 and last 15 of 100 rows" in page and page.count("<tr>") == 31
+    assert "16,790,000" in text and "e+" not in text

@@ -259,7 +259,7 @@ def test_run_injects_parameters_writes_reports_and_runs_what_does_not_depend_on_
 
     page = (out / "first.html").read_text()
     assert "Plotly.newPlot" in page and external_references(page) == []
-    assert "<script src=" not in page
+    assert '<script src="plotly.min.js"' in page and (out / "plotly.min.js").exists()
     index = (out / "index.html").read_text()
     assert "first.html" in index and "boom in second" in index and "skipped" in index
     assert "needs stage second (failed)" in index and "16,789,012" in index

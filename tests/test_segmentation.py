@@ -427,20 +427,19 @@ def test_explorer_widget_builds_and_switches():
     assert "No purchase history (2)" in dropdown.options[-1][0]
 
 
-def test_explorer_is_static_in_batch_runs(monkeypatch, capsys):
-    """workbench run sets WORKBENCH_BATCH=1: every cluster as plain output, no live widget
-    (a headless widget cell can hang nbclient)."""
-    from IPython.display import HTML
-
+def test_explorer_is_one_compact_table_in_batch_runs(monkeypatch, capsys):
+    """workbench run sets WORKBENCH_BATCH=1: one table, a row per cluster, no live widget
+    (a headless widget cell can hang nbclient) and nothing printed per cluster."""
     from workbench.widgets import cluster_explorer
 
     frame = _groups()
     result = S.segment_customers(frame, _tiny_params())
     monkeypatch.setenv("WORKBENCH_BATCH", "1")
     shown = cluster_explorer(frame, result.segments, result.inputs.columns)
-    assert isinstance(shown, HTML) and "JupyterLab" in shown.data
-    printed = capsys.readouterr().out
-    assert printed.count("HTML object") >= 4, "a header per cluster (3 and no-purchase)"
+    page = shown.to_html()
+    assert page.count("<table") == 1 and "JupyterLab" in page
+    assert page.count("<tr>") == 1 + 4, "a header and a row per cluster (3 and no-purchase)"
+    assert capsys.readouterr().out == ""
 
 
 def test_persona_agreement_excludes_duplicates():

@@ -5,17 +5,21 @@ label) is untrusted text. This module is the one place that makes it safe for wh
 goes and readable for who reads it:
 
 Escaping
-    :func:`html_text` for HTML text and attribute values; :func:`md_text` for text placed
-    inside Markdown (HTML-escaped, and Markdown's own control characters neutralised so a
-    value cannot open a link, an image or a code span); :func:`script_json` for JSON
-    embedded in a ``<script>`` element (``<``, ``>``, ``&`` and the line separators
-    U+2028/U+2029 become ``\\u`` escapes, so ``</script>`` or ``<!--`` in a value cannot end
-    or change the script).
+    :func:`html_text` for HTML text and attribute values (and for Plotly text: titles,
+    labels, category values — plotly.js reads a small HTML subset in them and decodes
+    the entities back); :func:`md_text` for text placed inside Markdown (HTML-escaped,
+    and Markdown's own control characters neutralised so a value cannot open a link, an
+    image or a code span); :func:`md_code` for a value shown as code inside Markdown
+    (a backtick code span would show the escapes); :func:`script_json` for JSON embedded
+    in a ``<script>`` element (``<``, ``>``, ``&`` and the line separators U+2028/U+2029
+    become ``\\u`` escapes, so ``</script>`` or ``<!--`` in a value cannot end or change
+    the script).
 Formatting
     :func:`fmt_int`, :func:`fmt_number`, :func:`fmt_pct`, :func:`fmt_money`,
     :func:`fmt_value` — thousands separators, no e-notation, counts as integers,
     percentages, money with a currency code; :func:`table` styles a frame the same way
-    (with every cell HTML-escaped) for a report.
+    (with every cell and label HTML-escaped) for a report; :func:`setup_display` makes
+    every frame a notebook shows go through :func:`table`.
 Headline
     :class:`Headline` — the 3–6 numbers and one sentence a reader needs first. A stage puts
     ``Headline(...).as_dict()`` under the key ``"headline"`` of its summary; the report's
@@ -48,6 +52,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "DISPLAY_COLUMNS",
+    "DISPLAY_ROWS",
     "KINDS",
     "Headline",
     "HeadlineItem",
@@ -59,8 +65,10 @@ __all__ = [
     "fmt_value",
     "html_text",
     "join_items",
+    "md_code",
     "md_text",
     "script_json",
+    "setup_display",
     "table",
 ]
 
@@ -89,6 +97,18 @@ def md_text(value: Any) -> str:
     '\\\\[click\\\\]\\\\(javascript:alert\\\\(1\\\\)\\\\) &lt;b&gt;'
     """
     return _MD_SPECIAL.sub(r"\\\1", html_text(value))
+
+
+def md_code(value: Any) -> str:
+    """``value`` shown as inline code inside Markdown: an HTML ``<code>`` element around
+    :func:`md_text` (inside a backtick code span the escapes would show literally).
+
+    Examples
+    --------
+    >>> md_code("a`b <i>")
+    '<code>a\\`b &lt;i&gt;</code>'
+    """
+    return f"<code>{md_text(value)}</code>"
 
 
 def script_json(value: Any, **kwargs: Any) -> str:
@@ -171,36 +191,109 @@ def fmt_value(value: Any, kind: str = "number", currency: str = "") -> str:
 
 
 def table(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pd.Series,
     *,
     kinds: Mapping[str, str] | None = None,
     currency: str = "",
-    index: bool = False,
+    index: bool | None = False,
+    max_rows: int | None = None,
+    max_columns: int | None = None,
 ) -> Any:
-    """A pandas ``Styler`` of ``frame`` formatted for a report, every cell HTML-escaped.
+    """A pandas ``Styler`` of ``frame`` formatted for a report, every cell and label
+    HTML-escaped.
 
     Columns get a kind from ``kinds`` or from their type: integers and integral floats
-    (counts) as ``int``, other floats as ``number``, booleans as yes/no; missing values
-    show as ``–``. The Styler escapes cell text and the index and column labels, so data
-    cannot inject markup.
+    (counts) as ``int``, other floats as ``number``, booleans as yes/no, anything else
+    as text (numbers inside it formatted too); missing values show as ``–``. Every cell,
+    index label and column label is escaped *after* formatting, so no value (a string,
+    a list, an object) can inject markup.
+
+    Parameters
+    ----------
+    frame : DataFrame or Series
+        Not modified; a Series is shown as a one-column table.
+    kinds : mapping, optional
+        Column → one of :data:`KINDS` (or ``"bool"``).
+    currency : str
+        Code put before ``money`` values.
+    index : bool or None, default False
+        Show the index; None shows it unless it is a plain 0…n−1 range.
+    max_rows, max_columns : int, optional
+        Show the first and last rows (the first columns) only, with a caption saying how
+        many there are.
     """
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
+    shown, caption = _truncated(frame, max_rows, max_columns)
+    shown = shown.rename_axis(  # the axes' names are rendered as they are
+        index=[None if n is None else html_text(n) for n in shown.index.names],
+        columns=[None if n is None else html_text(n) for n in shown.columns.names],
+    )
+    if index is None:
+        index = not _plain_index(shown.index)
     kinds = dict(kinds or {})
     formats: dict[Any, Callable[[Any], str]] = {}
-    for column in frame.columns:
-        kind = kinds.get(column) or _kind_of(frame[column])
-        if kind == "bool":
-            formats[column] = lambda v: _MISSING if _missing(v) else ("yes" if v else "no")
-        elif kind == "text":
-            formats[column] = lambda v: _MISSING if _missing(v) else str(v)
-        else:
-            formats[column] = partial(_format_cell, kind=kind, currency=currency)
-    styler = frame.style.format(formats, escape="html", na_rep=_MISSING)
-    styler = styler.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+    for position, column in enumerate(shown.columns):
+        kind = kinds.get(column) or _kind_of(shown.iloc[:, position])
+        formats[column] = partial(_escaped_cell, kind=kind, currency=currency)
+    if shown.columns.is_unique:
+        styler = shown.style.format(formats, na_rep=_MISSING)
+    else:  # Styler.format needs unique labels: one formatter guessing each cell's kind
+        styler = shown.style.format(partial(_escaped_cell, kind="auto", currency=currency))
+    styler = styler.format_index(_escaped_label, axis=0).format_index(_escaped_label, axis=1)
+    if caption:
+        styler = styler.set_caption(html_text(caption))
     return styler if index else styler.hide(axis="index")
 
 
-def _format_cell(value: Any, *, kind: str, currency: str) -> str:
-    return fmt_value(value, kind, currency)
+def _escaped_cell(value: Any, *, kind: str, currency: str) -> str:
+    if _missing(value):
+        return _MISSING
+    if kind == "bool":
+        return "yes" if value else "no"
+    if kind in ("text", "auto") or isinstance(value, str):
+        return html_text(_auto(value, currency))
+    return html_text(fmt_value(value, kind, currency))
+
+
+def _escaped_label(value: Any) -> str:
+    return html_text(_auto(value, ""))
+
+
+def _auto(value: Any, currency: str) -> str:
+    """A value of unknown kind: numbers formatted, text as it is."""
+    if _missing(value):
+        return _MISSING
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return fmt_int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        integral = math.isfinite(number) and number.is_integer() and abs(number) >= 1
+        return fmt_int(number) if integral else fmt_number(number)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ") if value != value.normalize() else str(value.date())
+    return str(value)
+
+
+def _plain_index(index: pd.Index) -> bool:
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def _truncated(
+    frame: pd.DataFrame, max_rows: int | None, max_columns: int | None
+) -> tuple[pd.DataFrame, str]:
+    notes = []
+    shown = frame
+    if max_rows is not None and len(frame) > max_rows:
+        head = max(1, max_rows // 2)
+        shown = pd.concat([frame.iloc[:head], frame.iloc[len(frame) - (max_rows - head) :]])
+        notes.append(f"first {head:,} and last {max_rows - head:,} of {len(frame):,} rows")
+    if max_columns is not None and frame.shape[1] > max_columns:
+        shown = shown.iloc[:, :max_columns]
+        notes.append(f"first {max_columns:,} of {frame.shape[1]:,} columns")
+    return shown, ("Showing " + "; ".join(notes)) if notes else ""
 
 
 def _kind_of(series: pd.Series) -> str:
@@ -209,12 +302,68 @@ def _kind_of(series: pd.Series) -> str:
     if pd.api.types.is_integer_dtype(series):
         return "int"
     if pd.api.types.is_float_dtype(series):
-        values = series.dropna().to_numpy()
+        values = series.dropna().to_numpy(dtype=float)
         finite = values[np.isfinite(values)] if len(values) else values
         if len(finite) and np.all(finite == np.round(finite)) and np.abs(finite).max() >= 1:
             return "int"
         return "number"
+    if pd.api.types.is_object_dtype(series):
+        flags = series.dropna()
+        if len(flags) and flags.map(lambda v: isinstance(v, bool | np.bool_)).all():
+            return "bool"
     return "text"
+
+
+# --------------------------------------------------------------------------- notebooks
+
+#: Rows and columns a notebook shows of a frame (first and last rows, first columns).
+DISPLAY_ROWS = 30
+DISPLAY_COLUMNS = 30
+
+
+def _frame_html(frame: pd.DataFrame | pd.Series) -> str:
+    return str(
+        table(frame, index=None, max_rows=DISPLAY_ROWS, max_columns=DISPLAY_COLUMNS).to_html()
+    )
+
+
+def setup_display(shell: Any = None) -> bool:
+    """Show every DataFrame and Series of this IPython session through :func:`table`.
+
+    A frame that is a cell's value (or passed to ``display``) is then formatted for
+    people and escaped: counts as integers, thousands separators, no e-notation,
+    missing values as ``–``, at most :data:`DISPLAY_ROWS` rows (first and last) and
+    :data:`DISPLAY_COLUMNS` columns; the text form (logs, ``print``) uses the same number
+    formats. A Styler made by the notebook itself is left as it is (make it with
+    :func:`table`). Call it once per kernel (``Stage.start`` does).
+
+    Parameters
+    ----------
+    shell : IPython shell, optional
+        Default: the running one.
+
+    Returns
+    -------
+    bool
+        False outside IPython (nothing registered; the pandas options are still set).
+    """
+    pd.set_option("display.float_format", _float_text)
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython is a dependency
+            return False
+        shell = get_ipython()
+    if shell is None:
+        return False
+    formatter = shell.display_formatter.formatters["text/html"]
+    formatter.for_type(pd.DataFrame, _frame_html)
+    formatter.for_type(pd.Series, _frame_html)
+    return True
+
+
+def _float_text(value: float) -> str:
+    return _auto(float(value), "")
 
 
 # --------------------------------------------------------------------------- headline

@@ -59,18 +59,41 @@ def histogram(
     vlines: dict[str, float] | None = None,
 ) -> go.Figure:
     """A histogram, on a log10 axis when ``log_x`` (non-positive values are left out and said
-    so in the title), with labelled vertical lines (thresholds)."""
-    data = pd.to_numeric(values, errors="coerce").dropna()
-    dropped = 0
+    so in the title, as are infinite ones), with labelled vertical lines (thresholds).
+
+    The bins are counted here (``bins`` equal-width bins, drawn as bars), so the figure
+    holds ``bins`` counts instead of every value: a few kilobytes in a report whatever the
+    size of the data. The hover shows each bin's range in the values' own units.
+    """
+    data = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    notes = []
+    infinite = int((~np.isfinite(data)).sum())
+    data = data[np.isfinite(data)]
     if log_x:
-        dropped = int((data <= 0).sum())
-        data = np.log10(data[data > 0])
-    fig = go.Figure(go.Histogram(x=data, nbinsx=bins, marker_color="#4c78a8"))
-    suffix = f" ({dropped:,} non-positive values not shown)" if dropped else ""
+        positive = data > 0
+        if (~positive).sum():
+            notes.append(f"{int((~positive).sum()):,} non-positive")
+        data = np.log10(data[positive])
+    if infinite:
+        notes.append(f"{infinite:,} infinite")
+    counts, edges = np.histogram(data, bins=bins) if len(data) else (np.array([]), np.array([]))
+    low, high = (10 ** edges[:-1], 10 ** edges[1:]) if log_x else (edges[:-1], edges[1:])
+    fig = go.Figure(
+        go.Bar(
+            x=(edges[:-1] + edges[1:]) / 2,
+            y=counts,
+            width=np.diff(edges),
+            customdata=np.column_stack([low, high]) if len(counts) else None,
+            hovertemplate="%{customdata[0]:,.4~g} – %{customdata[1]:,.4~g}: %{y:,} values"
+            "<extra></extra>",
+            marker={"color": "#4c78a8", "line": {"width": 0.5, "color": "white"}},
+        )
+    )
+    suffix = f" ({' and '.join(notes)} values not shown)" if notes else ""
     fig.update_layout(
         title=title + suffix,
         height=_HEIGHT,
-        bargap=0.02,
+        bargap=0,
         xaxis_title="log10(value)" if log_x else None,
         yaxis_title="count",
         margin={"t": 60, "l": 10, "r": 10, "b": 10},

@@ -1,16 +1,17 @@
 """ipywidgets explorers used by the notebooks.
 
-Widgets render in JupyterLab; the HTML report replaces them with a note, so each
-notebook also shows a static table with the same content. The computations live in the
-stage modules (e.g. :func:`workbench.segmentation.cluster_detail`,
+Widgets render in JupyterLab; in batch runs (``workbench run``, :func:`interactive` is
+False) each explorer is one compact table instead — the report cannot run widgets. The
+computations live in the stage modules (e.g. :func:`workbench.segmentation.cluster_detail`,
+:func:`workbench.segmentation.cluster_overview`,
 :meth:`workbench.customer360.Customer360.profile`); a widget only wires controls to them.
+Every value from the data is escaped (:mod:`workbench.display`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from html import escape
 from typing import Any
 
 import ipywidgets as widgets
@@ -18,14 +19,15 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from workbench.customer360 import Customer360, CustomerNotFound, CustomerProfile
-from workbench.segmentation import cluster_details
+from workbench.display import fmt_int, fmt_pct, table
+from workbench.display import html_text as escape
+from workbench.segmentation import cluster_details, cluster_overview
 
 #: Set to ``1`` by ``workbench run`` for its kernels: no live widgets in scheduled reports.
 BATCH_ENV = "WORKBENCH_BATCH"
 
 _BATCH_NOTE = (
-    "<i>Static view for the report: open this notebook in JupyterLab to explore it "
-    "interactively.</i>"
+    "Static view for the report: open this notebook in JupyterLab to explore it interactively."
 )
 
 
@@ -40,21 +42,19 @@ def interactive() -> bool:
     return os.environ.get(BATCH_ENV, "") != "1"
 
 
-__all__ = ["cluster_explorer", "customer_360", "show_customer"]
+__all__ = ["cluster_explorer", "customer_360", "customer_table", "interactive", "show_customer"]
 
 
 def _show(title: str, frame: pd.DataFrame | None, percent: bool, missing: str) -> None:
-    display(HTML(f"<h4 style='margin:8px 0 4px'>{title}</h4>"))
+    display(HTML(f"<h4 style='margin:8px 0 4px'>{escape(title)}</h4>"))
     if frame is None:
-        display(HTML(f"<i>{missing}</i>"))
+        display(HTML(f"<i>{escape(missing)}</i>"))
         return
-    fmt = {c: "{:.1%}" for c in ("cluster", "overall")} if percent else {}
-    display(frame.style.format(fmt, precision=2, na_rep="–"))
+    kinds = {c: "pct" for c in ("cluster", "overall")} if percent else {}
+    display(table(frame, kinds=kinds, index=True))
 
 
-def cluster_explorer(
-    features: pd.DataFrame, segments: pd.DataFrame, columns: Sequence[str]
-) -> widgets.VBox | HTML:
+def cluster_explorer(features: pd.DataFrame, segments: pd.DataFrame, columns: Sequence[str]) -> Any:
     """Choose a cluster, see its profile, its top categories and its RFM-segment mix.
 
     Parameters
@@ -68,19 +68,23 @@ def cluster_explorer(
 
     Returns
     -------
-    ipywidgets.VBox
+    ipywidgets.VBox or pandas Styler
         A dropdown above an output area; display it as a cell's last expression. In batch
-        runs (:func:`interactive` is False) every cluster is displayed as plain output and
-        a note is returned instead.
+        runs (:func:`interactive` is False) one compact table instead, a row per cluster
+        (:func:`workbench.segmentation.cluster_overview`: size, revenue share, most
+        distinctive features, top categories, main RFM segments).
     """
+    if not interactive():
+        overview = cluster_overview(features, segments, columns)
+        if overview.empty:
+            raise ValueError("segments: no customers to explore")
+        return table(overview, kinds={"share": "pct", "revenue_share": "pct"}).set_caption(
+            escape(_BATCH_NOTE)
+        )
     details = cluster_details(features, segments, columns)
     if not details:
         raise ValueError("segments: no customers to explore")
     options = [(f"{c}: {d.name} ({d.customers:,})", c) for c, d in details.items()]
-    if not interactive():
-        for detail in details.values():
-            _show_cluster(detail, len(segments))
-        return HTML(_BATCH_NOTE)
     choose = widgets.Dropdown(
         options=options,
         value=options[0][1],
@@ -124,10 +128,14 @@ def _table(frame: pd.DataFrame, missing: str, *, tooltips: str | None = None) ->
         display(HTML(f"<i>{escape(missing)}</i>"))
         return
     shown = frame.drop(columns=[tooltips]) if tooltips else frame
-    styled = shown.style.hide(axis="index").format(precision=2, na_rep="–")
+    styled = table(shown)
     if tooltips:
-        tips = pd.DataFrame({c: frame[tooltips].astype("str") for c in shown.columns})
-        styled = styled.set_tooltips(tips)
+        # pandas puts tooltips into a title attribute (or CSS) as they are: escape them here
+        tips = pd.DataFrame(
+            {c: frame[tooltips].astype("str").map(escape) for c in shown.columns},
+            index=shown.index,
+        )
+        styled = styled.set_tooltips(tips, as_title_attribute=True)
     display(styled.set_properties(**{"text-align": "left"}))
 
 
@@ -146,7 +154,7 @@ def _show_header(profile: CustomerProfile) -> None:
         ("churn risk", risk),
     ]
     badges = " · ".join(f"{k}: <b>{escape(str(v if v is not None else '–'))}</b>" for k, v in facts)
-    as_of = f" as of {head['as_of']}" if head.get("as_of") else ""
+    as_of = f" as of {escape(head['as_of'])}" if head.get("as_of") else ""
     display(
         HTML(
             f"<h3 style='margin:8px 0 4px'>Customer {escape(profile.customer_id)}{as_of}</h3>"
@@ -201,9 +209,42 @@ def show_customer(profile: CustomerProfile) -> None:
     _show_activity(profile)
 
 
-def customer_360(
-    view: Customer360, *, customer_id: str = "", options: int = 100
-) -> widgets.VBox | HTML:
+def customer_table(profile: CustomerProfile) -> pd.DataFrame:
+    """One customer's 360 view as one compact two-column table (what, value): the
+    segments, churn risk and reasons, orders, engagement and audiences in a line each."""
+    head, churn = profile.headline, profile.churn
+    rows: list[tuple[str, Any]] = [
+        ("customer", profile.customer_id),
+        ("as of", head.get("as_of") or (profile.as_of.date() if profile.as_of else None)),
+        ("RFM segment", head.get("rfm_segment")),
+        ("lifecycle", head.get("lifecycle_stage")),
+        ("engagement", head.get("engagement_tier")),
+        ("cluster", head.get("cluster")),
+    ]
+    if churn is None:
+        rows.append(("churn risk", "not scored"))
+    else:
+        rows += [
+            ("churn probability", fmt_pct(churn.get("probability"))),
+            ("risk band", churn.get("risk_band")),
+            ("reasons", "; ".join(str(r) for r in churn.get("top_reasons") or []) or None),
+            ("scored with", churn.get("scored_with")),
+        ]
+    orders = profile.orders
+    if orders is not None and not orders.empty:
+        rows.append(("recent orders", f"{fmt_int(len(orders))} shown in the notebook"))
+    engagement = profile.engagement
+    if engagement is not None and not engagement.empty:
+        rows.append(("engagement rows", f"{fmt_int(len(engagement))} channel and event types"))
+    audiences = profile.audiences
+    if audiences is not None and not audiences.empty and "member" in audiences:
+        member = audiences.loc[audiences["member"].astype(bool), "audience"].astype(str)
+        rows.append(("audiences", ", ".join(member) or "none"))
+    rows += [("note", note) for note in profile.notes]
+    return pd.DataFrame(rows, columns=["what", "value"]).astype({"value": object})
+
+
+def customer_360(view: Customer360, *, customer_id: str = "", options: int = 100) -> Any:
     """Type or pick a customer id; see RFM values and segment, cluster, churn probability
     with its SHAP waterfall, recent orders, engagement and audiences.
 
@@ -218,21 +259,23 @@ def customer_360(
 
     Returns
     -------
-    ipywidgets.VBox
+    ipywidgets.VBox or pandas Styler or IPython HTML
         The id box and a status line above the profile (segments and audiences beside
         the churn waterfall, then orders and engagement); display it as a cell's last
         expression. An id that is not in the feature table shows the closest ones. In
-        batch runs the first customer is displayed as plain output and a note returned.
+        batch runs one compact table of the first customer instead
+        (:func:`customer_table`), or the reason there is none.
     """
     suggestions = view.suggestions(options)
     if not interactive():
         first = customer_id or (suggestions[0] if suggestions else "")
+        if not first:
+            return HTML("<i>No customer to show: the feature table is empty.</i>")
         try:
-            if first:
-                show_customer(view.profile(view.resolve(first)))
+            profile = view.profile(view.resolve(first))
         except CustomerNotFound as exc:
-            display(HTML(f"<b>{escape(str(exc))}</b>"))
-        return HTML(_BATCH_NOTE)
+            return HTML(f"<b>{escape(str(exc))}</b>")
+        return table(customer_table(profile)).set_caption(escape(_BATCH_NOTE))
     box = widgets.Combobox(
         value="",
         placeholder="type or pick a customer id",

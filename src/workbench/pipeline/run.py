@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,7 +53,7 @@ from workbench.pipeline.stages import (
     parse_overrides,
     select_stages,
 )
-from workbench.reports import notebook_to_html
+from workbench.reports import notebook_to_html, standalone_copy
 from workbench.schema import parse_as_of
 from workbench.settings import Settings
 
@@ -517,10 +518,21 @@ class _RunContext:
         clock = time.perf_counter()
         executed = self.out / stage.path.name
         html_path = self.out / f"{stage.name}.html"
+        scratch = Path(tempfile.mkdtemp(prefix="workbench-report-"))
+        artefact = scratch / html_path.name
         if executed.exists():
             try:
-                notebook_to_html(executed, html_path, title=f"{stage.name} · {self.as_of}")
+                notebook_to_html(
+                    executed,
+                    html_path,
+                    title=f"{stage.name} · {self.as_of}",
+                    summary=stage_result.summary,
+                    currency=self.settings.currency,
+                )
                 stage_result.html = html_path
+                # MLflow's artefact viewer shows the page alone: plotly.js and the
+                # stylesheet inlined there, shared by the run folder's pages here
+                standalone_copy(html_path, artefact)
             except Exception as exc:
                 log.warning("HTML export of %s failed: %s", executed.name, exc)
         try:
@@ -528,12 +540,14 @@ class _RunContext:
                 self.settings,
                 stage.name,
                 self.result.pipeline_run_id or "",
-                [executed, html_path],
+                [executed, artefact],
                 failed=stage_result.status == "failed",
                 status=stage_result.status,
             )
         except Exception as exc:
             log.warning("could not attach the report of %s to MLflow: %s", stage.name, exc)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         log.debug("report of %s written in %.1f s", stage.name, time.perf_counter() - clock)
 
     def _announce(self, stage_result: StageResult) -> None:
