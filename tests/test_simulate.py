@@ -23,13 +23,14 @@ from workbench.simulate import (
     EXPERIMENT_ID,
     FAULT_TYPES,
     PERSONAS,
+    TRUTH_FILES,
+    VARIANTS,
     WINDOW_DAYS,
     simulate,
     write_demo_data,
 )
 
 EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-TRUTH_FILES = ("customers", "faults", "duplicates", "future_orders", "experiment_users")
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,9 @@ def test_volumes_per_customer_are_in_the_intended_ranges(demo):
     t, n = demo.tables, len(demo.tables["customers"])
     assert 7 <= len(t["orders"]) / n <= 14
     assert 2.0 <= len(t["order_items"]) / len(t["orders"]) <= 3.0
-    assert 12 <= len(t["email_events"]) / n <= 28
+    # a campaign every two weeks, and (the last 26 weeks) a weekly newsletter and deals
+    # e-mails for the engaged, welcome and cart flows, re-opens and machine opens
+    assert 25 <= len(t["email_events"]) / n <= 55
     assert 18 <= len(t["web_events"]) / n <= 35
     assert 200 <= len(t["products"]) <= 600
     assert set(t["products"]["category"]) == set(CATEGORIES)
@@ -520,8 +523,8 @@ def test_assignments_are_balanced_and_timed_before_the_end(demo):
     a = demo.tables["experiment_assignments"]
     assert set(a["experiment_id"]) == {EXPERIMENT_ID} and a["customer_id"].is_unique
     counts = a["variant"].value_counts()
-    assert set(counts.index) == {"control", "personalised"}
-    assert abs(counts["control"] - counts["personalised"]) <= 1
+    assert set(counts.index) == set(VARIANTS) == {"control", "personalised", "discount"}
+    assert counts.max() - counts.min() <= 1
     assert a["assigned_at"].max() <= demo.end - pd.Timedelta(days=WINDOW_DAYS)
     span = a["assigned_at"].max() - a["assigned_at"].min()
     assert pd.Timedelta(days=21) <= span <= pd.Timedelta(days=29)
@@ -557,20 +560,31 @@ def test_observed_effect_matches_the_planted_truth(demo):
     window = _window_orders(demo).set_index("customer_id")
     converted = a.index.isin(window.index)
     revenue = window["amount"].reindex(a.index).fillna(0)
-    for variant in ("control", "personalised"):
+    for variant in VARIANTS:
         arm = (a["variant"] == variant).to_numpy()
         p = truth["conversion_rate"][variant]
         se = np.sqrt(p * (1 - p) / arm.sum())
         assert abs(converted[arm].mean() - p) < 4 * se, variant
         rpu = truth["revenue_per_user"][variant]
         assert abs(revenue[arm].mean() - rpu) < 4 * revenue[arm].std() / np.sqrt(arm.sum())
+    assert truth["treatment"] == "personalised" and truth["treatments"] == list(VARIANTS[1:])
     assert 0.12 <= truth["relative_lift"] <= 0.30
+    assert truth["arms"]["personalised"]["relative_lift"] == truth["relative_lift"]
+    # the discount converts more but earns less per order: personalised wins on revenue
+    both = truth["potential_outcomes"]
+    arms = both["arms"]
+    assert arms["discount"]["relative_lift"] > arms["personalised"]["relative_lift"] > 0.1
+    assert (
+        arms["personalised"]["revenue_relative_lift"]
+        > 2 * arms["discount"]["revenue_relative_lift"]
+    )
     lifts = {k: v["relative_lift"] for k, v in truth["by_persona"].items()}
     assert lifts["bargain_hunter"] > 0.3 > abs(lifts["loyal_high_value"])
-    assert truth["intended_split"] == {"control": 0.5, "personalised": 0.5}
+    planted = pd.Series(truth["planted_relative_lift"])
+    assert planted.idxmax() == "bargain_hunter" and planted.idxmin() == "loyal_high_value"
+    assert truth["intended_split"] == pytest.approx(dict.fromkeys(VARIANTS, 1 / 3), abs=1e-6)
     users = demo.truth["experiment_users"]
     means = users.groupby("variant")["p_conversion"].mean()
     assert means["control"] == pytest.approx(truth["conversion_rate"]["control"], abs=1e-6)
-    both = truth["potential_outcomes"]
     assert both["conversion_rate"]["personalised"] > both["conversion_rate"]["control"]
     assert 0.12 <= both["relative_lift"] <= 0.30

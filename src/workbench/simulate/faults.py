@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.simulate.clock import DAY, Clock, iso
-from workbench.simulate.events import number_email_events
+from workbench.simulate.email import number_email_events
 from workbench.simulate.ids import format_ids, id_width
 
 __all__ = ["FAULT_RATES", "FAULT_TYPES", "FaultLog", "plant_faults", "plant_order_faults"]
@@ -115,7 +115,7 @@ def _customer_faults(
     log_.add("customers", ids[dups[recs["birth_missing"][dups]]], "birth_date", "missing_value",
              "second account without birth date")  # fmt: skip
     in_exp = np.zeros(n, dtype=bool)
-    in_exp[exp_users["person"]] = True
+    in_exp[exp_users["person"][exp_users["arm"] >= 0]] = True
     free = np.flatnonzero((people["dup_account"] < 0) & ~in_exp)
     pool = rng.permutation(free)
     k_invalid = _count("invalid_email", len(recs["email"]))
@@ -244,11 +244,11 @@ def _event_faults(
     rows, pool = np.sort(pool[:k]), pool[k:]
     was = iso(events["t"][rows], clock)
     events["t"][rows] = clock.end_s + rng.integers(30 * DAY, 3 * 365 * DAY, len(rows))
-    log_.add(table, format_ids(prefix, events["number"][rows], width), "occurred_at",
+    log_.add(table, format_ids(prefix, rows + 1, width), "occurred_at",
              "future_timestamp", "was " + was)  # fmt: skip
     events["repeat"] = np.zeros(0, dtype=np.int64)
     if table == "web_events":
         rows = np.sort(pool[: _count("duplicate_web", n)])
         events["repeat"] = rows
-        log_.add(table, format_ids(prefix, events["number"][rows], width), None, "duplicate_row",
+        log_.add(table, format_ids(prefix, rows + 1, width), None, "duplicate_row",
                  "row appears twice")  # fmt: skip
