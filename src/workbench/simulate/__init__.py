@@ -46,7 +46,8 @@ The ground truth, written to ``_truth/`` by :func:`write_demo_data` (``truth`` a
     continue the history's numbering). Same-day orders are separate rows.
 ``clv``
     Per customer, from the generating process: ``alive_at_end``, ``purchases_per_year``
-    (completed orders while alive), ``expected_order_value`` and, for 180 and 365 days
+    (completed orders while alive), ``expected_order_value`` (the person's mean target
+    value times their persona's mean ratio of amount to target) and, for 180 and 365 days
     after ``end``, ``expected_purchases_<h>d`` (knowing the true churn date, so actual
     minus expected is noise), ``expected_purchases_<h>d_given_alive`` (knowing only
     whether the customer is alive at ``end``) and ``expected_revenue_<h>d``.
@@ -138,7 +139,7 @@ from workbench.simulate.faults import (
     plant_faults,
     plant_order_faults,
 )
-from workbench.simulate.orders import draw_order_items, draw_orders
+from workbench.simulate.orders import draw_order_items, draw_orders, value_ratio
 from workbench.simulate.people import (
     customer_records,
     draw_accounts,
@@ -376,6 +377,7 @@ def _draw(
     w["future_items"] = draw_order_items(rng, people, tastes, future, products,
                                          first_number=len(w["orders"]["t"]) + 1)  # fmt: skip
     w["future"] = future
+    w["value_ratio"] = value_ratio(people, w["orders"])  # before faults change amounts
     bar.update()
     # order faults come first so that tracked purchase sessions only follow clean orders
     rng = step("faults")

@@ -19,8 +19,8 @@ Reactions: a bounce, or delivery; then a human open with the person's open proba
 (higher for welcome and cart e-mails, fading after churn), at the person's preferred hour
 (``hour``, ± N(0, :data:`HOUR_NOISE`) h) on the send day or a later one, or — for people
 without one (``hour`` NaN) — at an hour drawn from :data:`OPEN_PROFILE`; clicks minutes
-after an open; further opens and clicks of the same message (Poisson, the reader's
-``depth`` on average); unsubscribes. A **machine opener**'s
+after an open; further opens (at the reader's next reading times) and clicks of the same
+message (Poisson, the reader's ``depth`` on average); unsubscribes. A **machine opener**'s
 mail client also opens every delivered message 1–30 s after it was sent (flagged
 ``machine``). Unsubscribing or bouncing ends all sends. :func:`number_email_events`
 puts the events in time order. Event types are codes into :data:`EMAIL_TYPES`,
@@ -55,7 +55,7 @@ EMAIL_TYPES = ("sent", "open", "click", "bounce", "unsubscribe")
 CAMPAIGN_KINDS = ("promotion", "newsletter", "deals", "welcome", "cart_reminder")
 PROGRAMME_WEEKS = 26  # weeks before ``end`` since newsletters and deals e-mails are sent
 ENGAGED_DAYS = 21  # an open or click this recent puts a subscriber on the newsletter
-CLICKED_DAYS = 14  # a click this recent puts a subscriber on the deals e-mails
+CLICKED_DAYS = 10  # a click this recent puts a subscriber on the deals e-mails
 SUNSET_DAYS = 180  # no open or click for this long: every other promotion only
 HOUR_NOISE = 0.75  # sd (hours) of a human open around the preferred hour
 MACHINE_DELAY_SECONDS = (1, 30)  # a machine open follows its send by this many seconds
@@ -64,6 +64,8 @@ MACHINE_DELAY_SECONDS = (1, 30)  # a machine open follows its send by this many 
 OPEN_PROFILE = np.array([1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 3.5, 3.0, 2.8,
                          3.0, 2.8, 2.5, 2.5, 2.8, 3.2, 4.0, 4.5, 4.5, 3.8, 2.8, 1.8])  # fmt: skip
 OPEN_PROFILE = OPEN_PROFILE / OPEN_PROFILE.sum()
+
+_RECENT = 4  # reactions per person the programme's rules remember
 
 # open and click multipliers per campaign kind (welcome and cart e-mails are wanted)
 _BOOST = {"promotion": (1.0, 1.0), "newsletter": (1.0, 1.0), "deals": (1.1, 1.3),
@@ -97,8 +99,9 @@ def draw_email_events(
     batches = sorted(_schedule(rng, people, browse, clock), key=lambda x: (x.start, x.kind))
     state = {
         "subscribed": people["opt_in"].copy(),
-        "last_open": np.full(n, -(10**12), dtype=np.int64),
-        "last_click": np.full(n, -(10**12), dtype=np.int64),
+        # the latest reactions of each person (a few, as the programme's rules see them)
+        "opens": np.full((n, _RECENT), -(10**12), dtype=np.int64),
+        "clicks": np.full((n, _RECENT), -(10**12), dtype=np.int64),
         "p_bounce": np.where(rng.random(n) < 0.015, 0.5, 0.001),
         "p_unsub": persona_param("unsubscribe_rate")[people["persona"]],
         "stop": np.full(n, np.iinfo(np.int64).max, dtype=np.int64),
@@ -170,17 +173,25 @@ def _recipients(
         return batch.persons[ok], batch.times[ok]
     send = batch.start
     live = state["subscribed"] & (people["signup"] < send)
-    last = np.maximum(state["last_open"], state["last_click"])
+
+    def reacted(kinds: tuple[str, ...], days: int) -> np.ndarray:
+        """Opened or clicked (``kinds``) in the ``days`` before the send."""
+        since = send - days * DAY
+        hit = np.zeros(len(live), dtype=bool)
+        for kind in kinds:
+            hit |= ((state[kind] >= since) & (state[kind] < send)).any(axis=1)
+        return hit
+
     if batch.kind == "promotion":
         live &= rng.random(len(live)) < batch.share
         if batch.sunset:  # this one skips the long-unengaged
-            since = send - SUNSET_DAYS * DAY
-            live &= (last >= since) | (people["signup"] >= since)
+            fresh = people["signup"] >= send - SUNSET_DAYS * DAY
+            live &= reacted(("opens", "clicks"), SUNSET_DAYS) | fresh
     elif batch.kind == "newsletter":
-        since = send - ENGAGED_DAYS * DAY
-        live &= (last >= since) | (people["signup"] >= since)
+        fresh = people["signup"] >= send - ENGAGED_DAYS * DAY
+        live &= reacted(("opens", "clicks"), ENGAGED_DAYS) | fresh
     else:  # deals
-        live &= state["last_click"] >= send - CLICKED_DAYS * DAY
+        live &= reacted(("clicks",), CLICKED_DAYS)
     idx = np.flatnonzero(live)
     return idx, send + rng.integers(0, 1200, len(idx))
 
@@ -213,7 +224,8 @@ def _react(
     depth = people["depth"][idx]  # a reader's further opens (and clicks) per message
     reopen = np.flatnonzero(opened)
     reopen = np.repeat(reopen, rng.poisson(depth[reopen]))
-    t_reopen = t_open[reopen] + rng.exponential(8 * 3600, len(reopen)).astype(np.int64)
+    # a further open: at one of the person's next reading times (hours as the first)
+    t_reopen = _open_times(rng, t_open[reopen], people["hour"][idx[reopen]])
     again = np.flatnonzero(clicked)
     again = np.repeat(again, rng.poisson(depth[again]))
     t_again = t_click[again] + 5 + rng.exponential(120, len(again)).astype(np.int64)
@@ -239,8 +251,11 @@ def _react(
     t_gone = np.where(bounce, t_bounce, t_unsub)
     state["subscribed"][idx[gone]] = False
     state["stop"][idx[gone]] = np.minimum(state["stop"][idx[gone]], t_gone[gone])
-    np.maximum.at(state["last_open"], idx[opened], t_open[opened])
-    np.maximum.at(state["last_click"], idx[clicked], t_click[clicked])
+    for kind, mask, when in (("opens", opened, t_open), ("clicks", clicked, t_click)):
+        who = idx[mask]  # each person once per campaign: replace their oldest entry
+        recent = state[kind]
+        oldest = np.argmin(recent[who], axis=1)
+        recent[who, oldest] = np.maximum(recent[who, oldest], when[mask])
     return parts
 
 

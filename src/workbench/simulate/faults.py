@@ -158,18 +158,25 @@ def plant_order_faults(
 ) -> np.ndarray:
     """Orphans, outliers, future and pre-sign-up dates, blank channels, repeated rows.
 
-    Experiment orders are left alone. Returns a mask of the orders that carry a fault
-    (their lines and web sessions stay clean).
+    Experiment orders are left alone. Outliers are drawn among the orders worth at least
+    the median (50 to 200 times a small order could still look ordinary). Returns a mask
+    of the orders that carry a fault (their lines and web sessions stay clean).
     """
     n = len(orders["t"])
     cw = id_width("C", accounts["number"].max())
     ow = id_width("O", n)
     pool = rng.permutation(np.flatnonzero(~orders["is_exp"]))
+    median = np.median(orders["amount"][pool]) if len(pool) else 0
     picked: dict[str, np.ndarray] = {}
     for name in ("orphan_order", "outlier_amount", "future_order", "before_signup",
                  "duplicate_order", "missing_order_channel"):  # fmt: skip
         k = _count(name, n)
-        picked[name], pool = np.sort(pool[:k]), pool[k:]
+        take = np.arange(len(pool))
+        if name == "outlier_amount":
+            take = np.flatnonzero(orders["amount"][pool] >= median)
+        chosen = np.zeros(len(pool), dtype=bool)
+        chosen[take[:k]] = True
+        picked[name], pool = np.sort(pool[chosen]), pool[~chosen]
 
     def ids(rows: np.ndarray) -> np.ndarray:
         return format_ids("O", orders["number"][rows], ow)

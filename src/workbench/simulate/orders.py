@@ -40,6 +40,7 @@ __all__ = [
     "draw_orders",
     "organic_rate",
     "order_attributes",
+    "value_ratio",
 ]
 
 # orders store codes into these (channel -1: blank); channel follows Persona.channel_weights
@@ -49,6 +50,7 @@ _STATUS_P = (0.93, 0.03, 0.04)
 COMPLETED_SHARE = _STATUS_P[0]
 _MIN_ORGANIC = 0.3  # share of a person's order rate left to organic orders at least
 _ORDER_CHUNK = 1_000_000  # orders whose lines are drawn at once
+_STOCK_UP = 3  # at most this many times the first line's units when an order is small
 WELCOME_SHARE = 0.7  # a first order right after sign-up is smaller (welcome discount, trial)
 
 
@@ -187,6 +189,16 @@ def draw_order_items(
     return items
 
 
+def value_ratio(people: dict[str, np.ndarray], orders: dict[str, np.ndarray]) -> np.ndarray:
+    """Per persona: amount over target value of its (non-experiment) orders — how far the
+    lines' prices and stocking up move an order from its target, on average."""
+    rows = ~orders["is_exp"]
+    persona = people["persona"][orders["person"][rows]]
+    amount = np.bincount(persona, weights=orders["amount"][rows], minlength=len(PERSONAS))
+    target = np.bincount(persona, weights=orders["target"][rows], minlength=len(PERSONAS))
+    return np.where(target > 0, amount / np.maximum(target, 1), 1.0)
+
+
 def _draw_lines(
     rng: np.random.Generator,
     people: dict[str, np.ndarray],
@@ -205,6 +217,13 @@ def _draw_lines(
     qty = (1 + np.minimum(rng.poisson(CATEGORY_QTY[products["cat"][product]]), 5)).astype(np.int16)
     cents = products["cents"][product]
     base = np.bincount(line_order, weights=qty * cents, minlength=n)
+    # an order of a few cheap items (a favourite, a consumable) stocks up on the first
+    first_line = np.concatenate([[0], np.cumsum(n_lines)[:-1]])
+    short = np.flatnonzero((base < orders["target"] / 2) & ~orders["is_exp"])
+    more = np.minimum(orders["target"][short] // base[short], _STOCK_UP).astype(np.int16)
+    line = first_line[short]
+    base[short] += (more - 1) * qty[line] * cents[line]
+    qty[line] *= more
     scale = orders["target"] / base
     scale = np.where(orders["is_exp"], scale, np.clip(scale, 0.7, 1.3))
     unit = np.maximum(np.round(cents * scale[line_order]), 1).astype(np.int64)
@@ -212,10 +231,10 @@ def _draw_lines(
     amount = np.bincount(line_order, weights=qty * unit, minlength=n).astype(np.int64)
     exp_rows = np.flatnonzero(orders["is_exp"])
     if len(exp_rows):  # put the rounding residue on one unit of the order's first line
-        first_line = np.concatenate([[0], np.cumsum(n_lines)[:-1]])[exp_rows]
+        first = first_line[exp_rows]
         residue = orders["target"][exp_rows] - amount[exp_rows]
-        fixable = (qty[first_line] == 1) & (unit[first_line] + residue > 0)
-        unit[first_line[fixable]] += residue[fixable]
+        fixable = (qty[first] == 1) & (unit[first] + residue > 0)
+        unit[first[fixable]] += residue[fixable]
         amount = np.bincount(line_order, weights=qty * unit, minlength=n).astype(np.int64)
     return {"order": line_order, "product": product.astype(np.int16), "qty": qty,
             "unit": unit.astype(np.int32), "amount": amount}  # fmt: skip

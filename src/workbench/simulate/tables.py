@@ -75,7 +75,8 @@ def emit(world: dict[str, Any], clock: Clock, seed: int) -> Iterator[tuple[str, 
     yield "truth", "future_orders", T.truth_future_orders(future, cust_ids, clock)
     yield "truth", "future_order_items", T.truth_future_items(future, world.pop("future_items"),
                                                               prod_ids)  # fmt: skip
-    yield "truth", "clv", T.truth_clv(people, accounts, tastes, cust_ids, clock)
+    clv = T.truth_clv(people, accounts, tastes, world["value_ratio"], cust_ids, clock)
+    yield "truth", "clv", clv
     yield "truth", "experiment_users", T.truth_experiment_users(people, exp, orders, cust_ids,
                                                                 clock)  # fmt: skip
     yield "truth", "uplift", T.truth_uplift(people, exp, orders, cust_ids, clock)

@@ -273,6 +273,7 @@ def truth_clv(
     people: dict[str, np.ndarray],
     accounts: dict[str, np.ndarray],
     tastes: dict[str, np.ndarray],
+    value_ratio: np.ndarray,
     cust_ids: pa.Array,
     clock: Clock,
 ) -> pd.DataFrame:
@@ -281,7 +282,9 @@ def truth_clv(
     ``expected_purchases_<h>d`` knows the true churn date (what remains is Poisson and
     renewal noise); ``..._given_alive`` knows only whether the customer is alive at
     ``end`` (remaining lifetime exponential with the persona's mean). A person with a
-    second account has half of each on either account.
+    second account has half of each on either account. ``expected_order_value`` is the
+    person's mean target value times their persona's ``value_ratio`` (amount over target
+    of all its orders: lines move an order's amount from its target).
     """
     n = len(people["persona"])
     real = np.flatnonzero(accounts["kind"] < 2)
@@ -290,7 +293,7 @@ def truth_clv(
     split = np.where(people["dup_account"][person] >= 0, 0.5, 1.0)
     alive = people["churn"][person] > clock.end_s
     end = np.full(n, clock.end_s, dtype=np.int64)
-    basket = expected_basket(people, np.arange(n))[person]
+    basket = (expected_basket(people, np.arange(n)) * value_ratio[people["persona"]])[person]
     habit = np.bincount(tastes["rep_person"], weights=1 / tastes["rep_cycle"], minlength=n)
     per_year = (organic_rate(people, tastes) + habit) * 365.25 * COMPLETED_SHARE
     cols: dict[str, Any] = {
