@@ -83,7 +83,9 @@ The ground truth, written to ``_truth/`` by :func:`write_demo_data` (``truth`` a
 ``experiment.json``
     The experiment's design and its true effects per arm, persona and group.
 ``summary.json``
-    Seed, period, rows per table, persona shares, e-mail event counts, fault counts.
+    ``data_version`` (:data:`~workbench.simulate.truth.DATA_VERSION`, raised whenever the
+    same arguments would draw other data), seed, period, rows per table, persona shares,
+    e-mail event counts, fault counts.
 
 Everything is drawn from ``numpy.random.default_rng(seed)`` (one spawned child per
 generation step), so the same arguments give byte-identical files.

@@ -3,8 +3,8 @@
 :func:`draw_email_events` sends, in time order (one campaign id per send batch, one send
 per customer and campaign):
 
-* **promotions** every two weeks (9–12 UTC, the last two days before ``end``) to a sample of the subscribers (50 %, 80 % in
-  November and December);
+* **promotions** every two weeks (9–12 UTC, the last two days before ``end``) to a
+  sample of the subscribers (50 %, 80 % in November and December);
 * for the last :data:`PROGRAMME_WEEKS` weeks (the business's newer, engagement-based
   cadence): a weekly **newsletter** to subscribers who opened or clicked in the last
   :data:`ENGAGED_DAYS` days (or signed up in them) and two **deals** e-mails a week to
@@ -143,10 +143,10 @@ def _schedule(
     # welcome series: one campaign per step, each new opted-in subscriber receives it once
     new = np.flatnonzero(people["opt_in"] & (people["signup"] >= 0))
     signup = people["signup"][new]
-    for step, delay in enumerate((0, 2 * DAY, 5 * DAY)):
+    for delay in (0, 2 * DAY, 5 * DAY):
         at = signup + delay + 600 + rng.integers(0, 7200, len(new))
         if len(new):
-            batches.append(_Batch("welcome", int(at.min()) - step, persons=new, times=at))
+            batches.append(_Batch("welcome", int(at.min()), persons=new, times=at))
     # cart reminders: one campaign per week, at most one reminder a week per person
     cart = np.flatnonzero((browse["account"] >= 0) & browse["cart"])
     person = browse["person"][cart]

@@ -121,10 +121,17 @@ def draw_products(rng: np.random.Generator) -> dict[str, np.ndarray]:
     key = cat * 100.0 + np.log(cents)
     popularity = rng.pareto(1.2, len(cat)) + 1
     taste = np.exp(rng.normal(0, _PERSONA_TASTE_SIGMA, (len(PERSONAS), len(cat))))
-    products: dict[str, np.ndarray] = {"cat": cat, "cents": cents, "name": np.array(names, dtype=object),
-                "noun": noun, "number": number, "key": key, "popularity": popularity,
-                "persona_weight": popularity[None, :] * taste,
-                "start": np.arange(len(CATEGORIES)) * k}  # fmt: skip
+    products: dict[str, np.ndarray] = {
+        "cat": cat,
+        "cents": cents,
+        "name": np.array(names, dtype=object),
+        "noun": noun,
+        "number": number,
+        "key": key,
+        "popularity": popularity,
+        "persona_weight": popularity[None, :] * taste,
+        "start": np.arange(len(CATEGORIES)) * k,
+    }
     products.update(_plant_pairs(rng, noun, popularity))
     cycle = np.array([BASE_CYCLE_DAYS.get(w, np.nan) for w in _NOUNS])
     products["cycle_days"] = cycle[noun]

@@ -24,6 +24,7 @@ from workbench.simulate.people import expected_basket
 from workbench.simulate.personas import CATEGORIES, PERSONAS, persona_param
 
 __all__ = [
+    "DATA_VERSION",
     "summary",
     "truth_bought_together",
     "truth_campaigns",
@@ -39,6 +40,10 @@ __all__ = [
     "truth_replenishment",
     "truth_uplift",
 ]
+
+#: Changes whenever the same arguments would draw different data (summary.json says which,
+#: so a folder of older demo data can be told apart).
+DATA_VERSION = 2
 
 _PERSONA_NAMES = vocab([p.name for p in PERSONAS])
 
@@ -356,6 +361,7 @@ def summary(world: dict[str, Any], clock: Clock, seed: int) -> dict[str, Any]:
     }
     email_types = np.bincount(world["email"]["type"], minlength=len(EMAIL_TYPES))
     return {
+        "data_version": DATA_VERSION,
         "seed": int(seed),
         "customers": rows["customers"],
         "people": len(persona),
