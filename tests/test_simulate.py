@@ -23,13 +23,14 @@ from workbench.simulate import (
     EXPERIMENT_ID,
     FAULT_TYPES,
     PERSONAS,
+    TRUTH_FILES,
+    VARIANTS,
     WINDOW_DAYS,
     simulate,
     write_demo_data,
 )
 
 EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-TRUTH_FILES = ("customers", "faults", "duplicates", "future_orders", "experiment_users")
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,9 @@ def test_volumes_per_customer_are_in_the_intended_ranges(demo):
     t, n = demo.tables, len(demo.tables["customers"])
     assert 7 <= len(t["orders"]) / n <= 14
     assert 2.0 <= len(t["order_items"]) / len(t["orders"]) <= 3.0
-    assert 12 <= len(t["email_events"]) / n <= 28
+    # a campaign every two weeks, and (the last 26 weeks) a weekly newsletter and deals
+    # e-mails for the engaged, welcome and cart flows, re-opens and machine opens
+    assert 25 <= len(t["email_events"]) / n <= 55
     assert 18 <= len(t["web_events"]) / n <= 35
     assert 200 <= len(t["products"]) <= 600
     assert set(t["products"]["category"]) == set(CATEGORIES)
@@ -520,8 +523,8 @@ def test_assignments_are_balanced_and_timed_before_the_end(demo):
     a = demo.tables["experiment_assignments"]
     assert set(a["experiment_id"]) == {EXPERIMENT_ID} and a["customer_id"].is_unique
     counts = a["variant"].value_counts()
-    assert set(counts.index) == {"control", "personalised"}
-    assert abs(counts["control"] - counts["personalised"]) <= 1
+    assert set(counts.index) == set(VARIANTS) == {"control", "personalised", "discount"}
+    assert counts.max() - counts.min() <= 1
     assert a["assigned_at"].max() <= demo.end - pd.Timedelta(days=WINDOW_DAYS)
     span = a["assigned_at"].max() - a["assigned_at"].min()
     assert pd.Timedelta(days=21) <= span <= pd.Timedelta(days=29)
@@ -557,20 +560,403 @@ def test_observed_effect_matches_the_planted_truth(demo):
     window = _window_orders(demo).set_index("customer_id")
     converted = a.index.isin(window.index)
     revenue = window["amount"].reindex(a.index).fillna(0)
-    for variant in ("control", "personalised"):
+    for variant in VARIANTS:
         arm = (a["variant"] == variant).to_numpy()
         p = truth["conversion_rate"][variant]
         se = np.sqrt(p * (1 - p) / arm.sum())
         assert abs(converted[arm].mean() - p) < 4 * se, variant
         rpu = truth["revenue_per_user"][variant]
         assert abs(revenue[arm].mean() - rpu) < 4 * revenue[arm].std() / np.sqrt(arm.sum())
+    assert truth["treatment"] == "personalised" and truth["treatments"] == list(VARIANTS[1:])
     assert 0.12 <= truth["relative_lift"] <= 0.30
+    assert truth["arms"]["personalised"]["relative_lift"] == truth["relative_lift"]
+    # the discount converts more but earns less per order: personalised wins on revenue
+    both = truth["potential_outcomes"]
+    arms = both["arms"]
+    assert arms["discount"]["relative_lift"] > arms["personalised"]["relative_lift"] > 0.1
+    assert (
+        arms["personalised"]["revenue_relative_lift"]
+        > 2 * arms["discount"]["revenue_relative_lift"]
+    )
     lifts = {k: v["relative_lift"] for k, v in truth["by_persona"].items()}
     assert lifts["bargain_hunter"] > 0.3 > abs(lifts["loyal_high_value"])
-    assert truth["intended_split"] == {"control": 0.5, "personalised": 0.5}
+    planted = pd.Series(truth["planted_relative_lift"])
+    assert planted.idxmax() == "bargain_hunter" and planted.idxmin() == "loyal_high_value"
+    assert truth["intended_split"] == pytest.approx(dict.fromkeys(VARIANTS, 1 / 3), abs=1e-6)
     users = demo.truth["experiment_users"]
     means = users.groupby("variant")["p_conversion"].mean()
     assert means["control"] == pytest.approx(truth["conversion_rate"]["control"], abs=1e-6)
-    both = truth["potential_outcomes"]
     assert both["conversion_rate"]["personalised"] > both["conversion_rate"]["control"]
     assert 0.12 <= both["relative_lift"] <= 0.30
+
+
+# --------------------------------------------------------------------------- e-mail plants
+
+
+def test_every_engagement_tier_and_rfm_segment_has_a_believable_share(small_demo_dir, demo):
+    """The tiers and segments the feature report explains all occur (Highly Engaged needs
+    3 opens and 2 clicks in 7 days: the engaged get a newsletter and deals e-mails)."""
+    from workbench.features import ENGAGEMENT_TIERS, RFM_SEGMENTS, build_features
+
+    table = build_features(small_demo_dir, demo.end)
+    tiers = table["engagement_tier"].value_counts(normalize=True)
+    assert set(tiers.index) == set(ENGAGEMENT_TIERS)
+    assert tiers.min() >= 0.02 and tiers.max() <= 0.85, tiers.round(3).to_dict()
+    segments = table["rfm_segment"].value_counts(normalize=True)
+    assert set(segments.index) == set(RFM_SEGMENTS)
+    assert segments.min() >= 0.01 and segments.max() <= 0.3, segments.round(3).to_dict()
+
+
+def _clean_events(demo: SimpleNamespace) -> pd.DataFrame:
+    """E-mail events without the (customer, campaign) pairs that hold a faulty event."""
+    email = demo.tables["email_events"]
+    faulty = email.loc[email["event_id"].isin(_keys(demo, "email_events")),
+                       ["customer_id", "campaign_id"]]  # fmt: skip
+    pairs = pd.MultiIndex.from_frame(email[["customer_id", "campaign_id"]])
+    return email[~pairs.isin(pd.MultiIndex.from_frame(faulty))]
+
+
+def test_machine_opens_follow_their_own_send_within_thirty_seconds(demo):
+    email = _clean_events(demo)
+    flagged = demo.truth["machine_opens"]
+    assert (
+        flagged["event_id"].is_unique
+        and flagged["event_id"].isin(demo.tables["email_events"]["event_id"]).all()
+    )
+    sent = email[email["event_type"] == "sent"].set_index(["customer_id", "campaign_id"])
+    opens = email[email["event_type"] == "open"].join(
+        sent["occurred_at"].rename("sent_at"), on=["customer_id", "campaign_id"]
+    )
+    delay = (opens["occurred_at"] - opens["sent_at"]).dt.total_seconds()
+    machine = opens["event_id"].isin(flagged["event_id"])
+    assert machine.sum() > 0 and delay[machine].between(1, 30).all()
+    assert (delay[~machine] > 60).all(), "human opens never come within a minute"
+    truth = demo.truth["customers"].set_index("customer_id")
+    assert truth.loc[opens.loc[machine, "customer_id"].unique(), "machine_opener"].all()
+    # a machine opener's client opens every delivered message
+    owners = truth.index[truth["machine_opener"]]
+    mine = email[email["customer_id"].isin(owners)]
+    delivered = (mine["event_type"] == "sent").sum() - (mine["event_type"] == "bounce").sum()
+    assert machine.sum() >= 0.99 * delivered
+    assert 0.07 <= truth["machine_opener"].mean() <= 0.13
+
+
+def test_preferred_hours_dominate_human_opens(demo):
+    from workbench.simulate.email import OPEN_PROFILE
+
+    email = _clean_events(demo)
+    human = email[
+        (email["event_type"] == "open")
+        & ~email["event_id"].isin(demo.truth["machine_opens"]["event_id"])
+    ]
+    at = human["occurred_at"]
+    hour = at.dt.hour + at.dt.minute / 60 + at.dt.second / 3600
+    preferred = human["customer_id"].map(demo.truth["customers"].set_index("customer_id")[
+        "preferred_open_hour"
+    ])  # fmt: skip
+    has = preferred.notna()
+    gap = ((hour - preferred) % 24).where(lambda g: g <= 12, lambda g: 24 - g)
+    assert (gap[has] < 1.5).mean() >= 0.9, "opens cluster around the planted hour"
+    # the others open at hours of one shared profile
+    shares = hour[~has].astype(int).value_counts(normalize=True).reindex(range(24), fill_value=0)
+    assert np.abs(shares.to_numpy() - OPEN_PROFILE).max() < 0.03
+    assert 0.7 <= demo.truth["customers"]["preferred_open_hour"].notna().mean() <= 0.8
+
+
+def test_engaged_subscribers_get_more_email(demo):
+    campaigns = demo.truth["campaigns"].set_index("campaign_id")
+    assert set(campaigns["kind"]) == {
+        "promotion",
+        "newsletter",
+        "deals",
+        "welcome",
+        "cart_reminder",
+    }
+    weekly = campaigns["kind"].isin(["newsletter", "deals"])
+    assert (campaigns.loc[weekly, "scheduled_at"] >= demo.end - pd.Timedelta(weeks=26)).all()
+    email = _clean_events(demo)
+    email = email.assign(kind=email["campaign_id"].map(campaigns["kind"]))
+    sends = email[email["event_type"] == "sent"]
+    assert not sends.duplicated(["customer_id", "campaign_id"]).any()
+    # deals go to those who clicked in the 14 days before (people with one account)
+    single = ~sends["customer_id"].isin(set(demo.truth["duplicates"].stack()))
+    deals = sends[(sends["kind"] == "deals") & single]
+    clicks = email[email["event_type"] == "click"][["customer_id", "occurred_at"]]
+    pairs = deals[["customer_id", "occurred_at"]].merge(
+        clicks, on="customer_id", suffixes=("", "_c")
+    )
+    recent = pairs[
+        (pairs["occurred_at_c"] < pairs["occurred_at"])
+        & (pairs["occurred_at_c"] >= pairs["occurred_at"] - pd.Timedelta(days=14))
+    ]
+    assert deals["customer_id"].nunique() > 30
+    assert recent.drop_duplicates(["customer_id", "occurred_at"]).shape[0] >= 0.99 * len(deals)
+
+
+# --------------------------------------------------------------------------- product tastes
+
+
+def _lines(demo: SimpleNamespace, completed: bool = False) -> pd.DataFrame:
+    """Clean lines of clean orders, with the order's customer, time and status."""
+    orders = _clean(demo, "orders")
+    if completed:
+        orders = orders[orders["status"] == "completed"]
+    lines = _clean(demo, "order_items")
+    return lines.merge(orders[["order_id", "customer_id", "ordered_at", "status"]], on="order_id")
+
+
+def _future_lines(demo: SimpleNamespace) -> pd.DataFrame:
+    future = demo.truth["future_orders"][["order_id", "customer_id", "ordered_at"]]
+    return demo.truth["future_order_items"].merge(future, on="order_id")
+
+
+def _pair_stats(lines: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per planted pair: orders with A, P(B | A) and the lift of B given A."""
+    baskets = lines[["order_id", "product_id"]].drop_duplicates()
+    n = baskets["order_id"].nunique()
+    orders_of = baskets.groupby("product_id")["order_id"].agg(set)
+    rows = []
+    for a, b, p in pairs[["product_a", "product_b", "p_b_given_a"]].itertuples(index=False):
+        with_a, with_b = orders_of.get(a, set()), orders_of.get(b, set())
+        both = len(with_a & with_b)
+        rows.append({"p": p, "n_a": len(with_a), "p_b_a": both / max(len(with_a), 1),
+                     "lift": both * n / max(len(with_a) * len(with_b), 1)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_bought_together_pairs_show_their_planted_probability_and_lift(demo):
+    pairs = demo.truth["bought_together"]
+    assert len(pairs) >= 15 and pairs["product_a"].is_unique
+    assert (pairs["product_a"] != pairs["product_b"]).all()
+    assert pairs["p_b_given_a"].between(0.3, 0.6).all()
+    # the future follows the same habit (fewer orders: fewer pairs to judge)
+    for lines, least, pairs_seen in ((_lines(demo), 40, 10), (_future_lines(demo), 25, 6)):
+        stats = _pair_stats(lines, pairs)
+        seen = stats[stats["n_a"] >= least]
+        assert len(seen) >= pairs_seen
+        se = np.sqrt(seen["p"] * (1 - seen["p"]) / seen["n_a"])
+        assert ((seen["p_b_a"] - seen["p"]).abs() < 4 * se + 0.05).all(), seen
+        assert (seen["lift"] > 5).all(), seen
+
+
+def test_replenishment_intervals_cluster_around_the_cycle(demo):
+    habits = demo.truth["replenishment"]
+    products = demo.tables["products"].set_index("product_id")
+    assert set(products.loc[habits["product_id"], "category"]) <= {"grocery", "beauty"}
+    assert habits["cycle_days"].between(7, 180).all() and len(habits) > 100
+    past = _lines(demo, completed=True)[["customer_id", "product_id", "ordered_at"]]
+    future = _future_lines(demo)[["customer_id", "product_id", "ordered_at"]]
+    bought = pd.concat([past.assign(future=False), future.assign(future=True)])
+    bought = bought.merge(habits, on=["customer_id", "product_id"])
+    bought = bought.sort_values(["customer_id", "product_id", "ordered_at"])
+    key = ["customer_id", "product_id"]
+    bought["gap"] = bought.groupby(key)["ordered_at"].diff().dt.total_seconds() / 86_400
+    per = (
+        bought.dropna(subset=["gap"])
+        .groupby(key)
+        .agg(gap=("gap", "median"), n=("gap", "size"), cycle=("cycle_days", "first"))
+    )
+    ratio = (per["gap"] / per["cycle"])[per["n"] >= 4]
+    assert len(ratio) > 50
+    assert 0.85 <= ratio.median() <= 1.1, ratio.describe()
+    assert ratio.between(0.8, 1.25).mean() >= 0.7
+    # the habit goes on after the end: the first future purchase comes about a cycle on
+    crossing = bought[bought["future"] & ~bought.groupby(key)["future"].shift(fill_value=True)]
+    assert len(crossing) > 30
+    assert 0.8 <= (crossing["gap"] / crossing["cycle_days"]).median() <= 1.25
+
+
+def test_favourites_take_their_planted_share_of_each_customers_lines(demo):
+    affinity = demo.truth["product_affinity"]
+    assert set(affinity["kind"]) == {"favourite", "replenishment"}
+    favourites = affinity[affinity["kind"] == "favourite"]
+    assert not favourites.duplicated(["customer_id", "product_id"]).any()
+    assert favourites["line_share"].between(0, 1).all()
+    lines = _lines(demo)
+    planted = pd.MultiIndex.from_frame(favourites[["customer_id", "product_id"]])
+    lines["favourite"] = pd.MultiIndex.from_frame(lines[["customer_id", "product_id"]]).isin(
+        planted
+    )
+    per = lines.groupby("customer_id").agg(seen=("favourite", "mean"), lines=("favourite", "size"))
+    per["planted"] = favourites.groupby("customer_id")["line_share"].sum()
+    per = per[per["lines"] >= 10].dropna()
+    assert len(per) > 500
+    assert abs(per["seen"].mean() - per["planted"].mean()) < 0.06
+    assert per[["seen", "planted"]].corr().iloc[0, 1] > 0.5
+
+
+def test_popularity_has_a_long_tail_and_personas_have_their_own_tastes(demo):
+    counts = _lines(demo)["product_id"].value_counts()
+    counts = counts.reindex(demo.tables["products"]["product_id"], fill_value=0)
+    top = counts.sort_values(ascending=False)
+    assert top.iloc[: len(top) // 10].sum() > 0.4 * top.sum()
+    assert top.iloc[len(top) // 2 :].sum() < 0.15 * top.sum()
+    # product views follow each persona's planted taste within a category
+    tastes = demo.truth["persona_products"]
+    assert np.allclose(tastes.groupby(["persona", "category"])["share_in_category"].sum(), 1)
+    web = demo.tables["web_events"]
+    views = web[web["event_type"] == "product_view"].dropna(subset=["customer_id"])
+    persona = demo.truth["customers"].set_index("customer_id")["persona"]
+    seen = views.groupby([views["customer_id"].map(persona), "product_id"]).size()
+    seen = seen.rename_axis(["persona", "product_id"]).rename("views").reset_index()
+    both = tastes.merge(seen, on=["persona", "product_id"], how="left").fillna({"views": 0})
+    rho = both.groupby("persona")[["share_in_category", "views"]].apply(
+        lambda one: one.corr(method="spearman").iloc[0, 1]
+    )
+    assert rho.min() > 0.4 and rho.mean() > 0.6, rho
+    top_by = tastes.loc[tastes.groupby(["persona", "category"])["share_in_category"].idxmax()]
+    assert top_by.groupby("category")["product_id"].nunique().max() > 1, "personas differ"
+
+
+# --------------------------------------------------------------------------- future and CLV
+
+
+def test_future_orders_have_ids_lines_and_amounts(demo):
+    future, lines = demo.truth["future_orders"], demo.truth["future_order_items"]
+    assert future["order_id"].is_unique and future["order_id"].str.fullmatch(r"O\d{8}").all()
+    assert future["order_id"].min() > demo.tables["orders"]["order_id"].max()
+    assert set(lines["order_id"]) == set(future["order_id"])
+    assert lines["product_id"].isin(demo.tables["products"]["product_id"]).all()
+    total = (lines["quantity"] * lines["unit_price"]).groupby(lines["order_id"]).sum()
+    assert np.allclose(future.set_index("order_id")["amount"], total.reindex(future["order_id"]))
+    assert 0.05 <= future["replenishment"].mean() <= 0.3
+    assert future["ordered_at"].is_monotonic_increasing
+
+
+def test_clv_expectations_match_the_future_orders(demo):
+    clv = demo.truth["clv"].set_index("customer_id")
+    assert clv.index.tolist() == demo.tables["customers"]["customer_id"].tolist()
+    future = demo.truth["future_orders"]
+    actual = future.groupby("customer_id").size().reindex(clv.index, fill_value=0)
+    expected = clv["expected_purchases_180d"]
+    assert abs(actual.sum() - expected.sum()) < 4 * np.sqrt(expected.sum())
+    z = ((actual - expected) / np.sqrt(expected))[expected > 0.5]
+    assert 0.6 <= z.var() <= 1.4, "the rest is Poisson-like noise"
+    blind = clv["expected_purchases_180d_given_alive"]
+    assert abs(blind.sum() - actual.sum()) < 0.05 * actual.sum()
+    assert np.corrcoef(actual, blind)[0, 1] > 0.8
+    dead = ~clv["alive_at_end"]
+    assert (expected[dead] == 0).all() and (actual[dead] == 0).all() and (blind[dead] == 0).all()
+    assert (clv["expected_purchases_365d"] >= expected - 1e-9).all()
+    revenue = future.groupby("customer_id")["amount"].sum().sum()
+    assert abs(clv["expected_revenue_180d"].sum() / revenue - 1) < 0.05
+
+
+# --------------------------------------------------------------------------- uplift truth
+
+
+def test_uplift_truth_covers_the_eligible_and_matches_the_assignments(demo):
+    uplift = demo.truth["uplift"]
+    assignments = demo.tables["experiment_assignments"]
+    assert uplift["customer_id"].is_unique
+    assigned = uplift.dropna(subset=["variant"]).set_index("customer_id")
+    assert set(assigned.index) == set(assignments["customer_id"])
+    found = assignments.set_index("customer_id").loc[assigned.index]
+    assert (found["variant"] == assigned["variant"]).all()
+    assert (found["assigned_at"] == assigned["assigned_at"]).all()
+    assert 0.9 <= len(assigned) / len(uplift) < 1  # participation 0.95: some are not
+    assert assigned["converted"].notna().all() and uplift["converted"].isna().sum() == len(
+        uplift
+    ) - len(assigned)
+    customers = demo.tables["customers"].set_index("customer_id").loc[uplift["customer_id"]]
+    assert customers["email_opt_in"].all()
+    assert (customers["signup_at"].to_numpy() < uplift["assigned_at"].to_numpy()).all()
+    people_with_two = set(demo.truth["duplicates"].stack())
+    assert not uplift["customer_id"].isin(people_with_two).any()
+    for arm in VARIANTS[1:]:
+        assert np.allclose(uplift[f"true_uplift_{arm}"], uplift[f"p_{arm}"] - uplift["p_control"])
+        gain = uplift[f"expected_revenue_{arm}"] - uplift["expected_revenue_control"]
+        assert np.allclose(uplift[f"true_revenue_uplift_{arm}"], gain)
+    probabilities = uplift[[f"p_{v}" for v in VARIANTS]]
+    assert probabilities.stack().between(0, 1).all()
+    assert (probabilities[~uplift["alive"]] == 0).all().all(), "the churned cannot convert"
+    best = uplift.dropna(subset=["true_best_arm"])
+    gains = uplift[[f"true_uplift_{a}" for a in VARIANTS[1:]]]
+    assert (gains.loc[best.index].max(axis=1) > 0).all()
+    assert (gains.drop(best.index).max(axis=1) <= 1e-12).all()
+    picked = best.apply(lambda r: r[f"true_uplift_{r['true_best_arm']}"], axis=1)
+    assert np.allclose(picked, gains.loc[best.index].max(axis=1))
+
+
+def test_uplift_depends_on_what_was_visible_before_assignment(demo):
+    """recency, orders in the last year, e-mail reactions and sends in the last 90 days as
+    of each customer's assignment, recomputed from the tables, are those of the truth
+    (for the customers none of whose orders or e-mail events carries a planted fault)."""
+    uplift = demo.truth["uplift"].set_index("customer_id")
+    orders, email = demo.tables["orders"], demo.tables["email_events"]
+    faults = demo.faults
+    touched = set(orders.loc[orders["order_id"].isin(_keys(demo, "orders")), "customer_id"])
+    touched |= set(faults.loc[faults["fault"] == "orphan_order", "detail"].str[4:])
+    touched |= set(email.loc[email["event_id"].isin(_keys(demo, "email_events")), "customer_id"])
+    at = uplift["assigned_at"].drop(list(touched & set(uplift.index)))
+    assert len(at) > 0.75 * len(uplift)
+    orders = orders[(orders["status"] == "completed") & orders["customer_id"].isin(at.index)]
+    before = orders[orders["ordered_at"] < orders["customer_id"].map(at)]
+    last = before.groupby("customer_id")["ordered_at"].max().reindex(at.index)
+    recency = (at - last).dt.total_seconds() / 86_400
+    year = before[before["ordered_at"] >= before["customer_id"].map(at) - pd.Timedelta(days=365)]
+    email = email[email["customer_id"].isin(at.index)]
+    since = email["customer_id"].map(at)
+    recent = email[
+        (email["occurred_at"] < since) & (email["occurred_at"] >= since - pd.Timedelta(days=90))
+    ]
+    kind = recent["event_type"]
+    for name, mine in (
+        ("orders_365d", year.groupby("customer_id").size()),
+        ("reactions_90d", recent[kind.isin(["open", "click"])].groupby("customer_id").size()),
+        ("sends_90d", recent[kind == "sent"].groupby("customer_id").size()),
+    ):
+        assert (mine.reindex(at.index, fill_value=0) == uplift.loc[at.index, name]).all(), name
+    truth = uplift.loc[at.index, "recency_days"]
+    assert (np.isclose(recency, truth) | (recency.isna() & truth.isna())).all()
+
+
+def test_planted_groups_have_their_effects(demo):
+    uplift = demo.truth["uplift"]
+    assert set(uplift["group"]) == {"sleeping_dog", "sure_thing", "persuadable", "other"}
+    group, alive = uplift["group"], uplift["alive"]
+    arms = [f"true_uplift_{a}" for a in VARIANTS[1:]]
+    dogs = uplift[(group == "sleeping_dog") & alive]
+    assert len(dogs) > 50 and (dogs[arms] < 0).all().all()
+    assert (
+        (dogs["orders_365d"] >= 3) & (dogs["reactions_90d"] == 0) & (dogs["sends_90d"] >= 3)
+    ).all()
+    sure = uplift[group == "sure_thing"]
+    assert (sure[arms] == 0).all().all() and (sure["persona"] == "loyal_high_value").all()
+    # a response model ranks them first: the highest base rate, and no effect
+    base = uplift[alive].groupby("group")["p_control"].mean()
+    assert base.idxmax() == "sure_thing"
+    persuadable = uplift[(group == "persuadable") & alive]
+    other = uplift[(group == "other") & alive]
+    assert (
+        persuadable["recency_days"].between(30, 180).all()
+        and (persuadable["reactions_90d"] > 0).all()
+    )
+    for arm in arms:
+        assert persuadable[arm].mean() > 2 * other[arm].mean() > 0
+    # the discount earns less per order: a loss on the sure things, where personalised is 0
+    assert (sure["true_revenue_uplift_discount"] <= 0).all()
+    assert (sure.loc[sure["alive"], "true_revenue_uplift_discount"] < 0).all()
+
+
+@pytest.mark.slow
+def test_observed_arm_differences_match_the_true_uplift_by_group(demo_dir):
+    """On the default demo (about 3,100 users per arm), each group's observed difference
+    from control is within 4 standard errors of its true difference."""
+    uplift = pd.read_parquet(demo_dir / "_truth" / "uplift.parquet")
+    users = uplift.dropna(subset=["variant"])
+    assert users["variant"].value_counts().min() >= 3_000
+    for group, one in users.groupby("group"):
+        control = one[one["variant"] == "control"]
+        for arm in VARIANTS[1:]:
+            treated = one[one["variant"] == arm]
+            seen = treated["converted"].mean() - control["converted"].mean()
+            true = treated[f"p_{arm}"].mean() - control["p_control"].mean()
+            se = np.sqrt(
+                treated["converted"].var() / len(treated)
+                + control["converted"].var() / len(control)
+            )
+            assert abs(seen - true) < 4 * se, (group, arm, seen, true, se)
+    dogs = users[users["group"] == "sleeping_dog"]
+    treated = dogs["variant"] != "control"
+    assert dogs.loc[treated, "converted"].mean() < dogs.loc[~treated, "converted"].mean()

@@ -2,9 +2,11 @@
 
 Every internal time of the simulator is an ``int64`` count of seconds since
 :attr:`Clock.start`, the UTC midnight ``years`` before ``end``. :func:`make_clock` builds the
-axis with its seasonal intensity (month, weekday, Black Friday, Christmas);
-:func:`poisson_times` draws event times on it; :meth:`Clock.to_us` and :func:`iso` turn
-seconds back into timestamps.
+axis with its seasonal intensity (month, weekday, Black Friday, Christmas), which runs
+:data:`HORIZON_DAYS` past ``end`` so that expected future purchases can be integrated;
+:func:`poisson_times` draws event times on it, :func:`order_hours` moves times to an hour
+of the daily order profile; :func:`expected_events` integrates the intensity;
+:meth:`Clock.to_us` and :func:`iso` turn seconds back into timestamps.
 """
 
 from __future__ import annotations
@@ -14,11 +16,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAY", "FUTURE_DAYS", "Clock", "iso", "make_clock", "poisson_times"]
+__all__ = [
+    "DAY",
+    "FUTURE_DAYS",
+    "HORIZON_DAYS",
+    "Clock",
+    "expected_events",
+    "iso",
+    "make_clock",
+    "order_hours",
+    "poisson_times",
+]
 
 DAY = 86_400  # seconds; every internal time is int64 seconds since the history start
 
 FUTURE_DAYS = 180  # days after ``end`` drawn for the churn truth (``future_orders``)
+HORIZON_DAYS = 365  # days after ``end`` the seasonal intensity covers (CLV expectations)
 
 _MONTHLY = np.array([0.85, 0.80, 0.90, 0.92, 0.95, 0.92, 0.95, 0.92, 0.95, 1.05, 1.45, 1.55])
 _WEEKLY = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.1, 1.15])
@@ -48,7 +61,7 @@ def make_clock(end: str, years: float) -> Clock:
     days = round(years * 365.25)
     start = stamp.normalize() - pd.Timedelta(days=days)
     end_s = int((stamp - start).total_seconds())
-    n_days = int(np.ceil(end_s / DAY)) + FUTURE_DAYS + 1
+    n_days = int(np.ceil(end_s / DAY)) + max(FUTURE_DAYS, HORIZON_DAYS) + 1
     dates = pd.date_range(start, periods=n_days, freq="D")
     month, dom = dates.month.to_numpy(), dates.day.to_numpy()
     f = _MONTHLY[month - 1] * _WEEKLY[dates.day_of_week.to_numpy()]
@@ -76,12 +89,26 @@ def poisson_times(
     lam = lam_a[owner] + rng.random(len(owner)) * (lam_b - lam_a)[owner]
     t_day = np.interp(lam, clock.cum, grid)
     plain = np.clip(np.floor(t_day * DAY).astype(np.int64), a[owner], b[owner] - 1)
-    hour = rng.choice(24, size=len(owner), p=_HOURS / _HOURS.sum())
-    shaped = (np.floor(t_day).astype(np.int64) * 24 + hour) * 3600 + rng.integers(
-        0, 3600, len(owner)
-    )
-    inside = (shaped >= a[owner]) & (shaped < b[owner])
-    return owner, np.where(inside, shaped, plain)
+    return owner, order_hours(rng, plain, a[owner], b[owner])
+
+
+def order_hours(
+    rng: np.random.Generator, t: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """Each time moved to an hour of its day drawn from the daily order profile, where
+    that keeps it inside its window ``[a, b)``."""
+    hour = rng.choice(24, size=len(t), p=_HOURS / _HOURS.sum())
+    shaped = ((t // DAY) * 24 + hour) * 3600 + rng.integers(0, 3600, len(t))
+    return np.where((shaped >= a) & (shaped < b), shaped, t)
+
+
+def expected_events(rate: np.ndarray, a: np.ndarray, b: np.ndarray, clock: Clock) -> np.ndarray:
+    """Expected count of the seasonal Poisson process of :func:`poisson_times` on
+    ``[a, b)`` seconds (0 where ``b <= a``); ``rate`` is per day."""
+    grid = np.arange(len(clock.cum), dtype=np.float64)
+    lam_a = np.interp(a / DAY, grid, clock.cum)
+    lam_b = np.interp(np.maximum(a, b) / DAY, grid, clock.cum)
+    return rate * (lam_b - lam_a)
 
 
 def iso(seconds: np.ndarray, clock: Clock) -> np.ndarray:

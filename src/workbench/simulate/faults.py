@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.simulate.clock import DAY, Clock, iso
-from workbench.simulate.events import number_email_events
+from workbench.simulate.email import number_email_events
 from workbench.simulate.ids import format_ids, id_width
 
 __all__ = ["FAULT_RATES", "FAULT_TYPES", "FaultLog", "plant_faults", "plant_order_faults"]
@@ -115,7 +115,7 @@ def _customer_faults(
     log_.add("customers", ids[dups[recs["birth_missing"][dups]]], "birth_date", "missing_value",
              "second account without birth date")  # fmt: skip
     in_exp = np.zeros(n, dtype=bool)
-    in_exp[exp_users["person"]] = True
+    in_exp[exp_users["person"][exp_users["arm"] >= 0]] = True
     free = np.flatnonzero((people["dup_account"] < 0) & ~in_exp)
     pool = rng.permutation(free)
     k_invalid = _count("invalid_email", len(recs["email"]))
@@ -158,18 +158,25 @@ def plant_order_faults(
 ) -> np.ndarray:
     """Orphans, outliers, future and pre-sign-up dates, blank channels, repeated rows.
 
-    Experiment orders are left alone. Returns a mask of the orders that carry a fault
-    (their lines and web sessions stay clean).
+    Experiment orders are left alone. Outliers are drawn among the orders worth at least
+    the median (50 to 200 times a small order could still look ordinary). Returns a mask
+    of the orders that carry a fault (their lines and web sessions stay clean).
     """
     n = len(orders["t"])
     cw = id_width("C", accounts["number"].max())
     ow = id_width("O", n)
     pool = rng.permutation(np.flatnonzero(~orders["is_exp"]))
+    median = np.median(orders["amount"][pool]) if len(pool) else 0
     picked: dict[str, np.ndarray] = {}
     for name in ("orphan_order", "outlier_amount", "future_order", "before_signup",
                  "duplicate_order", "missing_order_channel"):  # fmt: skip
         k = _count(name, n)
-        picked[name], pool = np.sort(pool[:k]), pool[k:]
+        take = np.arange(len(pool))
+        if name == "outlier_amount":
+            take = np.flatnonzero(orders["amount"][pool] >= median)
+        chosen = np.zeros(len(pool), dtype=bool)
+        chosen[take[:k]] = True
+        picked[name], pool = np.sort(pool[chosen]), pool[~chosen]
 
     def ids(rows: np.ndarray) -> np.ndarray:
         return format_ids("O", orders["number"][rows], ow)
@@ -244,11 +251,11 @@ def _event_faults(
     rows, pool = np.sort(pool[:k]), pool[k:]
     was = iso(events["t"][rows], clock)
     events["t"][rows] = clock.end_s + rng.integers(30 * DAY, 3 * 365 * DAY, len(rows))
-    log_.add(table, format_ids(prefix, events["number"][rows], width), "occurred_at",
+    log_.add(table, format_ids(prefix, rows + 1, width), "occurred_at",
              "future_timestamp", "was " + was)  # fmt: skip
     events["repeat"] = np.zeros(0, dtype=np.int64)
     if table == "web_events":
         rows = np.sort(pool[: _count("duplicate_web", n)])
         events["repeat"] = rows
-        log_.add(table, format_ids(prefix, events["number"][rows], width), None, "duplicate_row",
+        log_.add(table, format_ids(prefix, rows + 1, width), None, "duplicate_row",
                  "row appears twice")  # fmt: skip

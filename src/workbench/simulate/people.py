@@ -1,6 +1,9 @@
 """People and their customer accounts.
 
-* :func:`draw_people`: each real person's persona, sign-up, churn and behavioural traits;
+* :func:`draw_people`: each real person's persona, sign-up, churn and behavioural traits
+  (among them the e-mail traits: a preferred open hour or none, a mail client that opens
+  every message by itself, and whether they read marketing e-mail at all);
+* :func:`expected_basket`: a person's mean order value;
 * :func:`draw_accounts`: customer numbers in sign-up order, second accounts of some people
   and deleted accounts (the gaps orphan orders point to);
 * :func:`customer_records`: name, gender, birth date, place, channel, consent and e-mail
@@ -17,7 +20,21 @@ import pandas as pd
 from workbench.simulate.clock import DAY, Clock
 from workbench.simulate.personas import CATEGORIES, PERSONAS, persona_param
 
-__all__ = ["customer_records", "draw_accounts", "draw_people", "move_to_duplicates"]
+__all__ = [
+    "MACHINE_OPENER_SHARE",
+    "PREFERRED_HOUR_SHARE",
+    "customer_records",
+    "draw_accounts",
+    "draw_people",
+    "expected_basket",
+    "move_to_duplicates",
+]
+
+PREFERRED_HOUR_SHARE = 0.75  # people who open e-mails around an hour of their own
+MACHINE_OPENER_SHARE = 0.1  # people whose mail client opens every message by itself
+_HOUR_SPREAD = 1.5  # sd (hours) of preferred hours around the persona's mean
+_SIGNUP_GROWTH = 0.5  # sign-ups per day at the end of the history: 1.5 times the start
+_BURST_SHARE, _BURST_DAYS = 0.06, 28  # an acquisition campaign in the last four weeks
 
 _FEMALE = """Emma Olivia Ava Sophia Isabella Mia Amelia Harper Evelyn Abigail Emily Ella Elizabeth
 Camila Luna Sofia Avery Mila Aria Scarlett Penelope Layla Chloe Victoria Madison Eleanor Grace Nora
@@ -91,10 +108,14 @@ def draw_people(rng: np.random.Generator, n: int, clock: Clock) -> dict[str, np.
     """Persona, sign-up, churn and behavioural parameters of each real person."""
     persona = rng.choice(len(PERSONAS), size=n, p=persona_param("share")).astype(np.int8)
     pre = rng.random(n) < persona_param("prehistory_share")[persona]
-    growth = 0.3  # sign-ups grow over the history: density proportional to 1 + growth * t / T
+    growth = _SIGNUP_GROWTH  # sign-up density proportional to 1 + growth * t / T
     u = rng.random(n)
     x = (np.sqrt(1 + 2 * growth * u * (1 + growth / 2)) - 1) / growth
-    signup_days = np.where(pre, -rng.uniform(0, 3 * 365, n), x * clock.end_s / DAY)
+    days = x * clock.end_s / DAY
+    # the acquisition campaign of the last weeks brings extra sign-ups
+    burst = rng.random(n) < _BURST_SHARE
+    days = np.where(burst, clock.end_s / DAY - rng.uniform(0, _BURST_DAYS, n), days)
+    signup_days = np.where(pre, -rng.uniform(0, 3 * 365, n), days)
     signup = np.minimum(np.floor(signup_days * DAY).astype(np.int64), clock.end_s - 3600)
     life = rng.exponential(persona_param("mean_lifetime_days")[persona]) * DAY
     # exponential lifetimes are memoryless: people signed up earlier are alive at the start
@@ -107,7 +128,9 @@ def draw_people(rng: np.random.Generator, n: int, clock: Clock) -> dict[str, np.
     for code, p in enumerate(PERSONAS):
         rows = np.flatnonzero(persona == code)
         shares[rows] = rng.dirichlet(np.array(p.category_weights) * 60, size=len(rows))
-    hour = (persona_param("open_hour")[persona] + rng.normal(0, 1.0, n)) % 24
+    hour = (persona_param("open_hour")[persona] + rng.normal(0, _HOUR_SPREAD, n)) % 24
+    hour = np.where(rng.random(n) < PREFERRED_HOUR_SHARE, hour, np.nan)
+    reads = rng.random(n) >= persona_param("ignores_email")[persona]
     return {
         "persona": persona,
         "signup": signup,
@@ -116,11 +139,22 @@ def draw_people(rng: np.random.Generator, n: int, clock: Clock) -> dict[str, np.
         "basket_mult": np.exp(rng.normal(-(0.25**2) / 2, 0.25, n)),
         "web_mult": rng.gamma(4.0, 0.25, n),
         "opt_in": rng.random(n) < persona_param("opt_in")[persona],
-        "open_p": beta(persona_param("open_rate")[persona]),
+        "open_p": beta(persona_param("open_rate")[persona]) * np.where(reads, 1.0, 0.02),
         "click_p": beta(persona_param("click_rate")[persona]),
         "hour": hour,
+        "machine": rng.random(n) < MACHINE_OPENER_SHARE,
+        "reads": reads,
+        "depth": rng.gamma(0.5, 0.8, n),
         "cat_cum": np.cumsum(shares, axis=1).astype(np.float32),
     }
+
+
+def expected_basket(people: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Mean target order value (currency units, not cents) of persons ``rows``."""
+    persona = people["persona"][rows]
+    median = persona_param("basket_median")[persona]
+    sigma = persona_param("basket_sigma")[persona]
+    return people["basket_mult"][rows] * median * np.exp(sigma**2 / 2)
 
 
 def draw_accounts(
@@ -333,8 +367,10 @@ def move_to_duplicates(
     coin = rng.random((len(rows), max(n_campaigns, 1))) < 0.5
     person = email["person"]
     slot = lookup[person]
-    sent_at = _campaign_sent_at(email)
-    move = (slot >= 0) & (sent_at >= people["dup_signup"][person])
+    rows = np.flatnonzero(slot >= 0)  # events of people with a second account
+    sub = {k: email[k][rows] for k in ("person", "campaign", "type", "t")}
+    move = np.zeros(len(person), dtype=bool)
+    move[rows] = _campaign_sent_at(sub) >= people["dup_signup"][sub["person"]]
     move[move] = coin[slot[move], email["campaign"][move]]
     email["account"] = np.where(move, people["dup_account"][person], person).astype(np.int32)
     return orders, future, email

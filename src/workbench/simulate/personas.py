@@ -43,12 +43,15 @@ class Persona:
         Share of these customers who signed up before the history starts.
     opt_in : float
         Probability of e-mail consent at sign-up.
+    ignores_email : float
+        Share of these customers who (almost) never open marketing e-mails.
     open_rate, click_rate : float
-        Probability of opening a campaign, and of clicking given an open.
+        Probability of opening a campaign (among those who read e-mail at all), and of
+        clicking given an open.
     unsubscribe_rate : float
         Probability of unsubscribing per campaign received.
     open_hour : float
-        Preferred hour of day (UTC) for opening e-mails.
+        Mean preferred hour of day (UTC) for opening e-mails (of those who have one).
     browse_sessions_per_year : float
         Web sessions that do not end in a purchase.
     views_per_session : float
@@ -57,10 +60,18 @@ class Persona:
         Probability that a browsing session adds to cart (and is then abandoned).
     channel_weights : tuple[float, float, float]
         Order channel probabilities for web, app and store.
+    favourites : float
+        Mean number of favourite products (bought again and again).
+    favourite_share : float
+        Mean share of order lines that are one of the customer's favourites.
+    replenish_prob : float
+        Probability of a replenishment habit (a consumable re-bought on a cycle).
     exp_control_rate : float
         Probability of converting within the experiment window without treatment.
     exp_relative_lift : float
-        Relative lift of that probability under the personalised variant.
+        Relative lift of that probability under the ``personalised`` arm.
+    exp_discount_lift : float
+        Relative lift of that probability under the ``discount`` arm.
     """
 
     name: str
@@ -74,6 +85,7 @@ class Persona:
     mean_lifetime_days: float
     prehistory_share: float
     opt_in: float
+    ignores_email: float
     open_rate: float
     click_rate: float
     unsubscribe_rate: float
@@ -82,8 +94,12 @@ class Persona:
     views_per_session: float
     cart_rate: float
     channel_weights: tuple[float, float, float]
+    favourites: float
+    favourite_share: float
+    replenish_prob: float
     exp_control_rate: float
     exp_relative_lift: float
+    exp_discount_lift: float
 
 
 # category_weights follow CATEGORIES: electronics fashion home beauty sports grocery books toys
@@ -100,6 +116,7 @@ PERSONAS: tuple[Persona, ...] = (
         mean_lifetime_days=2500.0,
         prehistory_share=0.45,
         opt_in=0.8,
+        ignores_email=0.12,
         open_rate=0.45,
         click_rate=0.3,
         unsubscribe_rate=0.002,
@@ -108,8 +125,12 @@ PERSONAS: tuple[Persona, ...] = (
         views_per_session=2.0,
         cart_rate=0.2,
         channel_weights=(0.35, 0.5, 0.15),
+        favourites=4.0,
+        favourite_share=0.45,
+        replenish_prob=0.4,
         exp_control_rate=0.45,
         exp_relative_lift=0.0,
+        exp_discount_lift=0.0,
     ),
     Persona(
         name="bargain_hunter",
@@ -123,6 +144,7 @@ PERSONAS: tuple[Persona, ...] = (
         mean_lifetime_days=1100.0,
         prehistory_share=0.3,
         opt_in=0.88,
+        ignores_email=0.05,
         open_rate=0.62,
         click_rate=0.38,
         unsubscribe_rate=0.003,
@@ -131,8 +153,12 @@ PERSONAS: tuple[Persona, ...] = (
         views_per_session=2.5,
         cart_rate=0.35,
         channel_weights=(0.6, 0.3, 0.1),
+        favourites=3.0,
+        favourite_share=0.4,
+        replenish_prob=0.5,
         exp_control_rate=0.25,
         exp_relative_lift=0.4,
+        exp_discount_lift=0.6,
     ),
     Persona(
         name="occasional",
@@ -146,6 +172,7 @@ PERSONAS: tuple[Persona, ...] = (
         mean_lifetime_days=1000.0,
         prehistory_share=0.3,
         opt_in=0.65,
+        ignores_email=0.3,
         open_rate=0.22,
         click_rate=0.15,
         unsubscribe_rate=0.006,
@@ -154,8 +181,12 @@ PERSONAS: tuple[Persona, ...] = (
         views_per_session=1.5,
         cart_rate=0.2,
         channel_weights=(0.3, 0.1, 0.6),
+        favourites=2.0,
+        favourite_share=0.2,
+        replenish_prob=0.15,
         exp_control_rate=0.08,
         exp_relative_lift=0.25,
+        exp_discount_lift=0.25,
     ),
     Persona(
         name="one_and_done",
@@ -169,6 +200,7 @@ PERSONAS: tuple[Persona, ...] = (
         mean_lifetime_days=45.0,
         prehistory_share=0.02,
         opt_in=0.55,
+        ignores_email=0.45,
         open_rate=0.08,
         click_rate=0.08,
         unsubscribe_rate=0.02,
@@ -177,8 +209,12 @@ PERSONAS: tuple[Persona, ...] = (
         views_per_session=1.5,
         cart_rate=0.3,
         channel_weights=(0.55, 0.15, 0.3),
+        favourites=1.5,
+        favourite_share=0.15,
+        replenish_prob=0.03,
         exp_control_rate=0.03,
         exp_relative_lift=0.1,
+        exp_discount_lift=0.15,
     ),
     Persona(
         name="browser_abandoner",
@@ -192,6 +228,7 @@ PERSONAS: tuple[Persona, ...] = (
         mean_lifetime_days=1000.0,
         prehistory_share=0.25,
         opt_in=0.65,
+        ignores_email=0.2,
         open_rate=0.32,
         click_rate=0.2,
         unsubscribe_rate=0.004,
@@ -200,8 +237,12 @@ PERSONAS: tuple[Persona, ...] = (
         views_per_session=2.0,
         cart_rate=0.55,
         channel_weights=(0.7, 0.25, 0.05),
+        favourites=2.5,
+        favourite_share=0.3,
+        replenish_prob=0.05,
         exp_control_rate=0.05,
-        exp_relative_lift=0.3,
+        exp_relative_lift=0.2,
+        exp_discount_lift=0.4,
     ),
     Persona(
         name="lapsing_big_spender",
@@ -215,6 +256,7 @@ PERSONAS: tuple[Persona, ...] = (
         mean_lifetime_days=330.0,
         prehistory_share=0.3,
         opt_in=0.7,
+        ignores_email=0.35,
         open_rate=0.15,
         click_rate=0.25,
         unsubscribe_rate=0.008,
@@ -223,8 +265,12 @@ PERSONAS: tuple[Persona, ...] = (
         views_per_session=2.0,
         cart_rate=0.25,
         channel_weights=(0.5, 0.3, 0.2),
+        favourites=2.0,
+        favourite_share=0.3,
+        replenish_prob=0.1,
         exp_control_rate=0.12,
         exp_relative_lift=0.15,
+        exp_discount_lift=0.3,
     ),
 )
 
