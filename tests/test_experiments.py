@@ -21,7 +21,7 @@ from workbench.stage import CONTEXT, build_params
 
 AS_OF = parse_as_of("2026-06-30")
 FAST = ex.Sampling(draws=1000, tune=500, chains=2, cores=1, random_seed=11)
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_ab_test.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_ab_test.ipynb"
 
 
 def _ts(text: str) -> pd.Timestamp:

@@ -20,7 +20,7 @@ from workbench.stage import CONTEXT, build_params
 FAST = churn.ChurnParams(cv_folds=0, n_estimators=40, early_stopping_rounds=10)
 MODEL = "churn-test"
 SEGMENTER = "customer-segmenter"
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_registry_review.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "10_registry_review.ipynb"
 DIGESTS = {"orders": "sha256:" + "a" * 64, "customers": "sha256:" + "b" * 64}
 
 
