@@ -276,6 +276,41 @@ def test_expected_purchases_stay_finite_for_heavy_buyers():
     assert ((ratio > 0.9) & (ratio < 1.0)).all()
 
 
+def _hyp2f1_series(a: float, b: float, c: float, z: float) -> float:
+    """Gauss's series term by term (converges for |z| < 1)."""
+    term, total, n = 1.0, 1.0, 0
+    while abs(term) > 1e-17 * abs(total):
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z
+        total += term
+        n += 1
+    return total
+
+
+@pytest.mark.parametrize("model", ["bg_nbd", "mbg_nbd"])
+def test_expected_purchases_when_the_dropout_beta_is_almost_a_point(model):
+    """a, b in the ten thousands (a fit on a few repeat buyers can end there) broke Euler's
+    form into NaN; the expectation is FHL eq. (10) / Batislam eq. (6) summed by hand."""
+    p = {"r": 0.68, "alpha": 5.9, "a": 18958.3, "b": 460251.5}
+    r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+    shift = 1.0 if model == "bg_nbd" else 0.0
+    for x, t_x, T, t in [(0, 0.0, 10.0, 52.0), (3, 40.0, 50.0, 52.0), (30, 90.0, 100.0, 26.0)]:
+        z, c = t / (alpha + T + t), a + b + x - shift
+        tail = (1 - z) ** (r + x) * _hyp2f1_series(r + x, b + x + 1 - shift, c, z)
+        if_alive = c / (a - 1) * (1 - tail)
+        got = formulas.expected_purchases_if_alive(model, p, t, x, t_x, T)
+        assert np.isfinite(got) and got == pytest.approx(if_alive, rel=1e-6), (x, t)
+        # and the ordinary case still agrees with the same series
+        q = {"r": 0.6, "alpha": 3.2, "a": 0.22, "b": 2.5}
+        zq, cq = t / (q["alpha"] + T + t), q["a"] + q["b"] + x - shift
+        tail_q = (1 - zq) ** (q["r"] + x) * _hyp2f1_series(
+            q["r"] + x, q["b"] + x + 1 - shift, cq, zq
+        )
+        expected_q = cq / (q["a"] - 1) * (1 - tail_q)
+        assert formulas.expected_purchases_if_alive(model, q, t, x, t_x, T) == pytest.approx(
+            expected_q, rel=1e-9
+        )
+
+
 def test_gamma_gamma_expected_value_by_hand():
     p = {"p": 6.0, "q": 4.0, "gamma": 15.0}
     # population mean pγ/(q-1) = 30; with x = 2, z̄ = 50: 6 (15 + 100) / (12 + 3) = 46
