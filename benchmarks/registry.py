@@ -116,6 +116,9 @@ CASES: tuple[Case, ...] = (
         _C + "recommend:recommendations",
         "recommendations: tune, compare 7 models, final lists",
     ),
+    Case("clv", _C + "clv:run_stage", "CLV: holdout check, 3 models + Gamma–Gamma, predictions"),
+    Case("clv_fits", _C + "clv:fit_closed_form", "CLV: closed-form MLE fits one by one"),
+    Case("clv_pymc_map", _C + "clv:fit_pymc_map", "CLV: pymc-marketing MAP, BG/NBD + Pareto/NBD"),
     Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
 )
 
@@ -150,6 +153,13 @@ RATIOS: tuple[Ratio, ...] = (
         "shap_reference",
         "shap_native",
         "per_row",
+    ),
+    Ratio(
+        "clv_pymc_map",
+        "pymc-marketing MAP / closed form, same two fits",
+        "clv_pymc_map",
+        "clv_fits",
+        "compute",
     ),
     Ratio(
         "ab_conversion_pymc",
