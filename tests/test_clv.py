@@ -978,7 +978,7 @@ def test_readout_tables_and_sentences_on_cdnow(cdnow_result):
     assert f"make **{chosen['predicted']:,.0f}** repeat purchases" in text
     assert f"they made **{chosen['actual']:,.0f}**" in text and "better than" in text
     assert clv.choice_markdown(result).startswith(
-        f"**Used for the predictions: {clv.MODEL_LABELS[result.model]}.**"
+        f"**Used for the predictions: {clv.MODEL_LABELS[result.model]}** — lowest holdout"
     )
     assert clv.spend_markdown(result).startswith("**Assumption check**: correlation")
     tiers = clv.tiers_table(result)

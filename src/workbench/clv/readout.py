@@ -143,15 +143,17 @@ def top_customers(result: ClvResult, n: int = 10) -> pd.DataFrame:
 
 def choice_markdown(result: ClvResult) -> str:
     """Which model predicts and why, in one Markdown paragraph (values escaped)."""
-    label = "the naive baseline" if result.model == "naive" else MODEL_LABELS[result.model]
-    text = f"**Used for the predictions: {md_text(label)}.** {md_text(result.reason)}."
-    if result.model != "naive" and result.metrics is not None:
+    naive = result.model == "naive"
+    label = "the naive baseline" if naive else MODEL_LABELS[result.model]
+    why = result.reason.partition(": ")[2] or result.reason  # the reason starts with the label
+    text = f"**Used for the predictions: {md_text(label)}** — {md_text(why)}."
+    if not naive and result.metrics is not None:
         text += (
             " The rule: the lowest per-customer error on the holdout decides; models within "
             "1 % of it are a tie, which the higher log-likelihood (the better fit to the whole "
             "history) breaks."
         )
-    elif result.model != "naive":
+    elif not naive:
         text += (
             " Without a holdout check, the model that fits the history best (highest "
             "log-likelihood) is used."
@@ -162,10 +164,14 @@ def choice_markdown(result: ClvResult) -> str:
 def holdout_markdown(result: ClvResult) -> str:
     """The holdout check in plain words, or why it could not run (values escaped)."""
     if result.metrics is None or result.split is None:
+        predicts = (
+            "predicts with the naive baseline"
+            if result.model == "naive"
+            else ("still fits and predicts")
+        )
         return (
-            f"**No holdout check**: {md_text(result.holdout_note)}. The stage still fits and "
-            f"predicts as of {md_text(result.as_of.date())}; read the numbers below as "
-            "unvalidated."
+            f"**No holdout check**: {md_text(result.holdout_note)}. The stage {predicts} as of "
+            f"{md_text(result.as_of.date())}; read the numbers below as unvalidated."
         )
     chosen = result.metrics.loc[result.model]
     naive = result.metrics.loc["naive"]

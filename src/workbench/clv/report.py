@@ -130,6 +130,13 @@ class ClvResult:
         return self.metrics is not None
 
     @property
+    def baseline_beats_model(self) -> bool:
+        """The naive baseline's holdout MAE is below the chosen model's."""
+        if self.metrics is None or self.model not in self.metrics.index:
+            return False
+        return bool(self.metrics.loc["naive", "mae"] < self.metrics.loc[self.model, "mae"])
+
+    @property
     def repeat_customers(self) -> int:
         """Customers with at least one repeat transaction before ``as_of``."""
         return int((self.summary["frequency"] > 0).sum())
@@ -447,7 +454,7 @@ def headline(summary: dict[str, Any], *, currency: str = "") -> Headline:
     MAE against the naive baseline's (when the check ran), and the share of CLV held by the
     top 20 % of customers (the three top tiers). The status is ``warning`` when the naive
     baseline predicts, when the holdout check could not run or the baseline beat the model,
-    or when the Gamma–Gamma independence check fails.
+    or when the Gamma–Gamma independence check fails (and Gamma–Gamma was fitted).
 
     Parameters
     ----------
@@ -471,6 +478,7 @@ def headline(summary: dict[str, Any], *, currency: str = "") -> Headline:
     'Pareto/NBD predicts a total CLV of 1,142,285.58 over the next 365 days from 2,677 customers; on the holdout year it missed by 3.89 purchases per customer against 4.51 for the naive baseline; the top 20% of customers hold 79.0% of it.'
     """
     naive = summary["model"] == "naive"
+    spend = summary.get("gamma_gamma") or {}  # its check counts only when it was fitted
     label = "naive baseline" if naive else summary.get("model_label") or summary["model"]
     holdout = summary.get("holdout") or {}
     tiers = summary.get("tiers") or {}
@@ -508,6 +516,6 @@ def headline(summary: dict[str, Any], *, currency: str = "") -> Headline:
         naive
         or not checked
         or holdout["naive_mae"] < holdout["mae"]
-        or not ((summary.get("gamma_gamma") or {}).get("check") or {}).get("holds", True)
+        or (spend.get("params", {}) is not None and not spend.get("check", {}).get("holds", True))
     )
     return Headline(sentence + ".", tuple(items), "warning" if warn else "ok")
