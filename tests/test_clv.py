@@ -642,9 +642,13 @@ def test_choose_model_rule():
     )
     name, reason = clv.choose_model(table)
     assert name == "pareto_nbd"  # within 1 % of the best MAE and the higher log-likelihood
-    assert "tied within 1%" in reason and "naive baseline's MAE (0.9000) is lower" in reason
+    assert reason.startswith(
+        "Pareto/NBD: holdout per-customer MAE 1.0050, tied within 1% of the lowest (1.0000) "
+        "with BG/NBD, and the highest log-likelihood of them"
+    )
+    assert "naive baseline's MAE (0.9000) is lower" in reason
     clear = table.assign(holdout_mae=[1.0, 1.2, 1.3, 2.0])
-    assert clv.choose_model(clear)[0] == "bg_nbd"
+    assert clv.choose_model(clear) == ("bg_nbd", "BG/NBD: lowest holdout per-customer MAE (1.0000)")
     unconverged = clear.assign(converged=[False, True, True, True])
     assert clv.choose_model(unconverged)[0] == "pareto_nbd"
     no_holdout = table.drop(columns="holdout_mae")
@@ -978,8 +982,9 @@ def test_readout_tables_and_sentences_on_cdnow(cdnow_result):
     assert f"make **{chosen['predicted']:,.0f}** repeat purchases" in text
     assert f"they made **{chosen['actual']:,.0f}**" in text and "better than" in text
     assert clv.choice_markdown(result).startswith(
-        f"**Used for the predictions: {clv.MODEL_LABELS[result.model]}** — lowest holdout"
+        f"**Used for the predictions: {clv.MODEL_LABELS[result.model]}** — "
     )
+    assert "holdout per\\-customer MAE" in clv.choice_markdown(result)
     assert clv.spend_markdown(result).startswith("**Assumption check**: correlation")
     tiers = clv.tiers_table(result)
     assert tiers["customers"].sum() == len(result.predictions)

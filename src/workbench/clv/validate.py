@@ -288,13 +288,15 @@ def choose_model(comparison: pd.DataFrame) -> tuple[str, str]:
         best = usable["holdout_mae"].min()
         tied = usable.loc[usable["holdout_mae"] <= best * (1 + MAE_TIE)]
         name = str(tied["log_likelihood"].idxmax())
-        reason = (
-            f"{MODEL_LABELS.get(name, name)}: lowest holdout per-customer MAE "
-            f"({usable.loc[name, 'holdout_mae']:.4f})"
-        )
-        if len(tied) > 1:
+        label, mae = MODEL_LABELS.get(name, name), usable.loc[name, "holdout_mae"]
+        if len(tied) == 1:
+            reason = f"{label}: lowest holdout per-customer MAE ({mae:.4f})"
+        else:
             others = ", ".join(MODEL_LABELS.get(str(t), str(t)) for t in tied.index if t != name)
-            reason += f", tied within {MAE_TIE:.0%} with {others} and the highest log-likelihood"
+            reason = (
+                f"{label}: holdout per-customer MAE {mae:.4f}, tied within {MAE_TIE:.0%} of the "
+                f"lowest ({best:.4f}) with {others}, and the highest log-likelihood of them"
+            )
         if "naive" in comparison.index and comparison.loc["naive", "holdout_mae"] < best:
             naive_mae = comparison.loc["naive", "holdout_mae"]
             reason += f"; note: the naive baseline's MAE ({naive_mae:.4f}) is lower"
