@@ -126,6 +126,9 @@ CASES: tuple[Case, ...] = (
         _C + "pipeline:stage_fixed_cost_fresh_kernels",
         "the same with a fresh kernel per stage (before)",
     ),
+    Case("clv", _C + "clv:run_stage", "CLV: holdout check, 3 models + Gamma–Gamma, predictions"),
+    Case("clv_fits", _C + "clv:fit_closed_form", "CLV: closed-form MLE fits one by one"),
+    Case("clv_pymc_map", _C + "clv:fit_pymc_map", "CLV: pymc-marketing MAP, BG/NBD + Pareto/NBD"),
     Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
 )
 
@@ -166,6 +169,13 @@ RATIOS: tuple[Ratio, ...] = (
         "fresh kernels / shared kernel",
         "stage_fixed_cost_fresh_kernels",
         "stage_fixed_cost",
+        "compute",
+    ),
+    Ratio(
+        "clv_pymc_map",
+        "pymc-marketing MAP / closed form, same two fits",
+        "clv_pymc_map",
+        "clv_fits",
         "compute",
     ),
     Ratio(

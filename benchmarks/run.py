@@ -399,7 +399,7 @@ def _wait_for_load(limit: float | None) -> None:
 
 
 #: The stage cases whose times, summed, scale the pipeline's estimate between sizes.
-_PIPELINE_STAGES = ("audit", "features", "segmentation", "churn", "ab_test")
+_PIPELINE_STAGES = ("audit", "features", "segmentation", "churn", "clv", "ab_test")
 
 
 def _pipeline_estimate(customers: int, report: dict) -> tuple[float, str] | None:

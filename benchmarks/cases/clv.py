@@ -3,8 +3,12 @@
 Two kinds of measurement:
 
 * cases of the harness (``case(data_dir, work_dir)``) on the demo data of one size: the
-  summary, the closed-form maximum-likelihood fits (the stage's default) and the
-  predictions; and pymc-marketing's MAP of BG/NBD and Pareto/NBD on the same summary;
+  stage's computation end to end with its defaults (:func:`run_stage`: orders read on the
+  engine, holdout check, three purchase models and Gamma–Gamma fitted twice, every
+  customer predicted, the summary); the summary, the closed-form maximum-likelihood fits
+  and the predictions one by one (:func:`fit_closed_form`); and pymc-marketing's MAP of
+  BG/NBD and Pareto/NBD on the same summary (:func:`fit_pymc_map`), compared with the
+  closed form on the same two fits (``compute_s``);
 * ``python -m benchmarks.cases.clv 10000 100000 1000000``: the same fits on summaries
   drawn from the models themselves (known parameters, whole-day recency and T over two
   years), closed form against pymc-marketing, in one process per size.
@@ -23,9 +27,9 @@ import pandas as pd
 
 from benchmarks.common import bench_config, stopwatch
 from workbench import clv
-from workbench.stage import parse_as_of
+from workbench.schema import parse_as_of
 
-__all__ = ["fit_closed_form", "fit_pymc_map", "synthetic_fits", "TRUE_PARAMS"]
+__all__ = ["run_stage", "fit_closed_form", "fit_pymc_map", "synthetic_fits", "TRUE_PARAMS"]
 
 #: Parameters of the synthetic summaries (close to the demo data's fits, in weeks).
 TRUE_PARAMS = {
@@ -40,6 +44,37 @@ def _summary(data_dir: Path) -> pd.DataFrame:
         data_dir / "orders.parquet", columns=["customer_id", "ordered_at", "amount", "status"]
     )
     return clv.rfm_summary(orders, parse_as_of(bench_config().as_of))
+
+
+def run_stage(data_dir: Path, work_dir: Path) -> dict:
+    """What the clv notebook computes with its defaults (:class:`~workbench.clv.ClvParams`):
+    the completed orders before ``as_of`` read on the engine, :func:`~workbench.clv.run_clv`
+    (summary, holdout split and check, three purchase models fitted at the cutoff and at
+    ``as_of``, the choice, Gamma–Gamma, every customer's predictions), the summary and
+    ``clv.parquet`` written to ``work_dir``. Figures and MLflow are left out."""
+    as_of = parse_as_of(bench_config().as_of)
+    times: dict[str, float] = {}
+    with stopwatch(times, "read_s"):
+        orders = clv.read_orders(data_dir, as_of)
+    with stopwatch(times, "compute_s"):
+        result = clv.run_clv(orders, as_of, clv.ClvParams())
+        summary = clv.clv_summary(result)
+    with stopwatch(times, "write_s"):
+        result.predictions.to_parquet(Path(work_dir) / "clv.parquet", index=False)
+    holdout = summary["holdout"]
+    return {
+        "rows": int(len(result.predictions)),
+        "rows_what": "customers",
+        **times,
+        "orders": int(len(orders)),
+        "model": result.model,
+        "holdout_mae": holdout.get("mae"),
+        "holdout_naive_mae": holdout.get("naive_mae"),
+        "holdout_predicted": holdout.get("predicted_repeat_purchases"),
+        "holdout_actual": holdout.get("actual_repeat_purchases"),
+        "total_clv": summary["total_clv"],
+        "fit_s": {m: round(f.seconds, 2) for m, f in result.fits.items()},
+    }
 
 
 def fit_closed_form(data_dir: Path, work_dir: Path) -> dict:
@@ -60,6 +95,7 @@ def fit_closed_form(data_dir: Path, work_dir: Path) -> dict:
         "rows": int(len(summary)),
         "rows_what": "customers",
         **times,
+        "compute_s": round(times["bg_nbd_s"] + times["pareto_nbd_s"], 3),  # as fit_pymc_map
         "histories": int(len(clv.sufficient_statistics(summary))),
         "params": {m: {k: round(v, 4) for k, v in f.params.items()} for m, f in fits.items()},
     }
@@ -75,7 +111,13 @@ def fit_pymc_map(data_dir: Path, work_dir: Path) -> dict:
         with stopwatch(times, f"{model}_s"):
             fit = clv.fit_purchase_model(summary, model, method="map")
         params[model] = {k: round(v, 4) for k, v in fit.params.items()}
-    return {"rows": int(len(summary)), "rows_what": "customers", **times, "params": params}
+    return {
+        "rows": int(len(summary)),
+        "rows_what": "customers",
+        **times,
+        "compute_s": round(times["bg_nbd_s"] + times["pareto_nbd_s"], 3),
+        "params": params,
+    }
 
 
 def synthetic_fits(

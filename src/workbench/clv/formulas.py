@@ -277,12 +277,17 @@ def expected_purchases_if_alive(
     a = _away_from_one(params["a"])
     b = params["b"]
     z = t / (alpha + T + t)
-    if model == "bg_nbd":
-        c, first = a + b + x - 1, a + b - 1 - r
-    else:
-        c, first = a + b + x, a + b - r
+    shift = 1.0 if model == "bg_nbd" else 0.0
+    c, first = a + b + x - shift, a + b - shift - r
     # (1-z)^(r+x) 2F1(r+x, b+x[+1]; c; z) after Euler's transformation
-    tail = (1 - z) ** (a - 1) * hyp2f1(first, a - 1, c, z)
+    with np.errstate(all="ignore"):
+        tail = (1 - z) ** (a - 1) * hyp2f1(first, a - 1, c, z)
+        broken = ~np.isfinite(tail)
+        if np.any(broken):
+            # a and b in the ten thousands (a Beta almost a point: every customer drops out
+            # with the same probability) break Euler's form; the direct one holds there
+            direct = (1 - z) ** (r + x) * hyp2f1(r + x, b + x + 1 - shift, c, z)
+            tail = np.where(broken, direct, tail)
     return c / (a - 1) * (1 - tail)
 
 

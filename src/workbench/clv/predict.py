@@ -17,6 +17,12 @@ not in the summary; :func:`new_customer_value` gives what a new buyer is worth.
 
 With MCMC fits, every quantity also gets an equal-tailed credible interval from
 ``interval_draws`` posterior draws (purchase and spend draws paired in order).
+
+Without enough repeat buyers to fit the models (``min_repeat_customers``),
+:func:`naive_customers` predicts with the naive baseline instead: each customer's past
+repeat rate times the horizon, at their own mean order value; and without enough repeat
+buyers with a positive mean value for Gamma–Gamma, :func:`predict_customers` takes each
+customer's mean order value (``order_values``) as the expected one.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ __all__ = [
     "tier_table",
     "new_customer_value",
     "history_matrix",
+    "naive_customers",
+    "naive_order_values",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,7 +109,11 @@ def _discounted_if_alive(
 
 
 def _point(
-    summary: pd.DataFrame, purchase: FittedModel, spend: FittedModel, params: ClvParams
+    summary: pd.DataFrame,
+    purchase: FittedModel,
+    spend: FittedModel | None,
+    params: ClvParams,
+    order_values: pd.Series | None,
 ) -> pd.DataFrame:
     stats = sufficient_statistics(summary)
     x, t_x, T = (stats[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
@@ -114,11 +126,14 @@ def _point(
     out = summary.merge(
         per_history.drop(columns="customers"), on=["frequency", "recency", "T"], how="left"
     )
-    out["expected_order_value"] = expected_order_value(
-        spend.params,
-        out["frequency"].to_numpy(dtype=float),
-        out["monetary_value"].to_numpy(dtype=float),
-    )
+    if spend is not None:
+        out["expected_order_value"] = expected_order_value(
+            spend.params,
+            out["frequency"].to_numpy(dtype=float),
+            out["monetary_value"].to_numpy(dtype=float),
+        )
+    else:
+        out["expected_order_value"] = naive_order_values(out, order_values)
     out["clv"] = params.margin * out["expected_order_value"] * out["_discounted"]
     return out.drop(columns="_discounted")
 
@@ -130,12 +145,12 @@ def _draw_arrays(fit: FittedModel, n: int) -> dict[str, np.ndarray]:
 
 
 def _intervals(
-    out: pd.DataFrame, purchase: FittedModel, spend: FittedModel, params: ClvParams
+    out: pd.DataFrame, purchase: FittedModel, spend: FittedModel | None, params: ClvParams
 ) -> pd.DataFrame:
     n = params.interval_draws
     # a fit without draws enters as a single "draw" (its point estimate), which broadcasts
     pp = _draw_arrays(purchase, n)
-    sp = _draw_arrays(spend, n)
+    sp = _draw_arrays(spend, n) if spend is not None else {}
     k = min((len(v) for v in (*pp.values(), *sp.values()) if len(v) > 1), default=1)
     pp = {name: v[:k] for name, v in pp.items()}  # pair the draws in order
     sp = {name: v[:k] for name, v in sp.items()}
@@ -156,6 +171,7 @@ def _intervals(
     order = np.argsort(history, kind="stable")
     freq = out["frequency"].to_numpy(dtype=float)
     value = out["monetary_value"].to_numpy(dtype=float)
+    fixed_value = out["expected_order_value"].to_numpy(dtype=float)
     for start in range(0, len(stats), _CHUNK):
         rows = slice(start, start + _CHUNK)
         alive = p_alive(purchase.model, pp, x[rows], t_x[rows], T[rows])
@@ -165,7 +181,11 @@ def _intervals(
         lo, hi = start, min(start + _CHUNK, len(stats))
         members = order[np.searchsorted(history[order], lo) : np.searchsorted(history[order], hi)]
         local = history[members] - lo
-        eov = expected_order_value(sp, freq[members], value[members])  # (k, members)
+        eov = (  # (k, members), or (1, members) without a spend model
+            expected_order_value(sp, freq[members], value[members])
+            if sp
+            else fixed_value[members][None, :]
+        )
         clv = params.margin * eov * (disc * alive)[:, local]
         for name, draws in (
             ("p_alive", alive[:, local]),
@@ -204,8 +224,10 @@ def clv_tiers(clv: pd.Series, shares: tuple[float, ...] = (0.01, 0.05, 0.20)) ->
 def predict_customers(
     summary: pd.DataFrame,
     purchase: FittedModel,
-    spend: FittedModel,
+    spend: FittedModel | None,
     params: ClvParams | None = None,
+    *,
+    order_values: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Every customer's P(alive), expected purchases, order value, CLV and tier.
 
@@ -215,10 +237,14 @@ def predict_customers(
         :func:`~workbench.clv.rfm_summary` as of ``as_of`` (not modified).
     purchase : FittedModel
         A fitted purchase model (``bg_nbd``, ``pareto_nbd`` or ``mbg_nbd``).
-    spend : FittedModel
-        The fitted Gamma–Gamma model.
+    spend : FittedModel or None
+        The fitted Gamma–Gamma model; None when it could not be fitted, and then
+        ``order_values`` gives the expected order value (:func:`naive_order_values`).
     params : ClvParams, optional
         Horizon, time unit, discount rate, margin, tiers, interval settings.
+    order_values : Series, optional
+        Each customer's mean order value indexed by ``customer_id``
+        (:func:`~workbench.clv.order_values`); required without ``spend``.
 
     Returns
     -------
@@ -229,9 +255,14 @@ def predict_customers(
         ``_upper``.
     """
     params = params or ClvParams()
-    if spend.model != "gamma_gamma":
+    if spend is not None and spend.model != "gamma_gamma":
         raise ValueError(
             f"predict_customers: spend must be the Gamma–Gamma fit, got {spend.model!r}"
+        )
+    if spend is None and order_values is None:
+        raise ValueError(
+            "predict_customers: without a spend model (spend=None) pass order_values, each "
+            "customer's mean order value (workbench.clv.order_values)"
         )
     if purchase.model == "gamma_gamma":
         raise ValueError(
@@ -246,8 +277,8 @@ def predict_customers(
     if missing:
         raise KeyError(f"predict_customers: summary column(s) {missing} missing; use rfm_summary")
     base = summary[list(PREDICTION_COLUMNS[:5])].reset_index(drop=True)
-    out = _point(base, purchase, spend, params)
-    if purchase.draws is not None or spend.draws is not None:
+    out = _point(base, purchase, spend, params, order_values)
+    if purchase.draws is not None or (spend is not None and spend.draws is not None):
         out = _intervals(out, purchase, spend, params)
     out["clv_tier"] = clv_tiers(out["clv"], params.tier_shares)
     return out
@@ -279,9 +310,21 @@ def tier_table(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def new_customer_value(
-    purchase: FittedModel, spend: FittedModel, params: ClvParams | None = None
+    purchase: FittedModel,
+    spend: FittedModel | None,
+    params: ClvParams | None = None,
+    *,
+    order_value: float | None = None,
 ) -> dict[str, float]:
     """What a customer who has just made a first purchase is expected to bring.
+
+    Parameters
+    ----------
+    purchase, spend : FittedModel
+        The purchase model and Gamma–Gamma (None: ``order_value`` is the order value).
+    params : ClvParams, optional
+    order_value : float, optional
+        The expected order value without a spend model (e.g. the mean of all customers').
 
     Returns
     -------
@@ -290,12 +333,18 @@ def new_customer_value(
         (the Gamma–Gamma population mean ``pγ/(q-1)``) and ``clv`` (discounted, with margin).
     """
     params = params or ClvParams()
+    if spend is None and order_value is None:
+        raise ValueError("new_customer_value: without a spend model pass order_value")
     grid, factors = discount_grid(params)
     values = np.array(
         [float(expected_purchases_new(purchase.model, purchase.params, t)) for t in grid]
     )
     increments = np.diff(np.concatenate([[0.0], values]))
-    eov = float(expected_order_value(spend.params, 0, 0.0))
+    eov = (
+        float(expected_order_value(spend.params, 0, 0.0))
+        if spend is not None
+        else float(order_value)  # type: ignore[arg-type]
+    )
     return {
         "expected_purchases": float(values[-1]),
         "expected_order_value": eov,
@@ -354,3 +403,62 @@ def history_matrix(
         index=pd.Index(range(max_frequency + 1), name="frequency"),
         columns=pd.Index(np.round(t_x.ravel(), 1), name="recency"),
     )
+
+
+def naive_order_values(summary: pd.DataFrame, order_values: pd.Series | None) -> np.ndarray:
+    """Each customer's mean order value from ``order_values`` (by ``customer_id``), the mean
+    over all customers where a customer's own is unknown.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"customer_id": ["a", "b"]})
+    >>> naive_order_values(s, pd.Series({"a": 10.0, "c": 30.0})).tolist()
+    [10.0, 20.0]
+    """
+    if order_values is None:
+        raise ValueError("naive_order_values: order_values is required")
+    own = summary["customer_id"].map(order_values).to_numpy(dtype=float)
+    known = order_values.to_numpy(dtype=float)
+    known = known[np.isfinite(known)]
+    fill = float(known.mean()) if len(known) else np.nan
+    return np.where(np.isfinite(own), own, fill)
+
+
+def naive_customers(
+    summary: pd.DataFrame, order_values: pd.Series, params: ClvParams | None = None
+) -> pd.DataFrame:
+    """Predictions of the naive baseline, for when the models cannot be fitted.
+
+    ``expected_purchases`` is the past repeat rate ``frequency / T`` times the horizon,
+    ``expected_order_value`` the customer's mean order value (:func:`naive_order_values`),
+    ``clv`` their product with the margin, discounted as if the purchases were spread
+    evenly over the horizon (the mean of the step factors of :func:`discount_grid`).
+    ``p_alive`` is unknown (NaN): the baseline has no notion of a customer leaving.
+
+    Returns
+    -------
+    DataFrame
+        :data:`PREDICTION_COLUMNS`, in the order of ``summary``.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [2, 0],
+    ...     "recency": [20.0, 0.0], "T": [26.0, 10.0], "monetary_value": [15.0, 0.0]})
+    >>> p = ClvParams(horizon_days=364, annual_discount_rate=0.0)
+    >>> naive_customers(s, pd.Series({"a": 12.0, "b": 40.0}), p)[["expected_purchases", "clv"]].values.tolist()
+    [[4.0, 48.0], [0.0, 0.0]]
+    """
+    params = params or ClvParams()
+    missing = [c for c in PREDICTION_COLUMNS[:5] if c not in summary.columns]
+    if missing:
+        raise KeyError(f"naive_customers: summary column(s) {missing} missing; use rfm_summary")
+    out = summary[list(PREDICTION_COLUMNS[:5])].reset_index(drop=True)
+    out["p_alive"] = np.nan
+    out["expected_purchases"] = out["frequency"] / out["T"] * params.horizon
+    out["expected_order_value"] = naive_order_values(out, order_values)
+    _, factors = discount_grid(params)
+    out["clv"] = (
+        params.margin * out["expected_order_value"] * out["expected_purchases"] * factors.mean()
+    )
+    out["clv_tier"] = clv_tiers(out["clv"], params.tier_shares)
+    return out

@@ -9,16 +9,26 @@ nothing; the caller hands it the orders and stores what it returns.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workbench.clv.fit import FittedModel, fit_gamma_gamma, fit_purchase_model
-from workbench.clv.params import MODEL_LABELS, ClvParams
-from workbench.clv.predict import new_customer_value, predict_customers, tier_table
-from workbench.clv.summary import CalibrationHoldout, calibration_holdout, rfm_summary
+from workbench.clv.fit import FittedModel, fit_gamma_gamma, fit_purchase_model, spend_customers
+from workbench.clv.params import MODEL_LABELS, TIERS, ClvParams
+from workbench.clv.predict import (
+    naive_customers,
+    new_customer_value,
+    predict_customers,
+    tier_table,
+)
+from workbench.clv.summary import (
+    CalibrationHoldout,
+    calibration_holdout,
+    order_values,
+    rfm_summary,
+)
 from workbench.clv.validate import (
     choose_model,
     compare_models,
@@ -29,9 +39,17 @@ from workbench.clv.validate import (
     holdout_predictions,
     tracking_series,
 )
+from workbench.display import (
+    Headline,
+    HeadlineItem,
+    fmt_int,
+    fmt_money,
+    fmt_number,
+    fmt_pct,
+)
 from workbench.schema import check_as_of
 
-__all__ = ["ClvResult", "run_clv", "clv_summary"]
+__all__ = ["ClvResult", "run_clv", "clv_summary", "headline"]
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +65,26 @@ class ClvResult:
     summary : DataFrame
         :func:`~workbench.clv.rfm_summary` as of ``as_of``.
     fits : dict of str to FittedModel
-        Every purchase model fitted as of ``as_of``.
-    spend : FittedModel
-        Gamma–Gamma as of ``as_of``.
+        Every purchase model fitted as of ``as_of`` (empty when the naive baseline predicts).
+    spend : FittedModel or None
+        Gamma–Gamma as of ``as_of`` (None with too few repeat buyers of known value).
     model : str
-        The purchase model used for the predictions.
+        The purchase model used for the predictions, or ``"naive"``.
     reason : str
-        Why (:func:`~workbench.clv.choose_model`, or "set by the model parameter").
+        Why (:func:`~workbench.clv.choose_model`, "set by the model parameter", or why the
+        models could not be fitted).
     predictions : DataFrame
-        :func:`~workbench.clv.predict_customers` with the chosen model.
+        :func:`~workbench.clv.predict_customers` with the chosen model (or
+        :func:`~workbench.clv.naive_customers`).
     comparison : DataFrame
-        :func:`~workbench.clv.compare_models`.
+        :func:`~workbench.clv.compare_models` (empty without fits).
     gamma_gamma_check : dict
     new_customer : dict
-        :func:`~workbench.clv.new_customer_value` with the chosen model.
+        :func:`~workbench.clv.new_customer_value` with the chosen model (empty for naive).
     holdout_note : str
         Why the holdout check ran or not.
+    notes : tuple of str
+        What a reader must know about the predictions (a fallback and why).
     split : CalibrationHoldout or None
         The calibration/holdout split (None when the check was not possible).
     holdout_fits : dict of str to FittedModel
@@ -81,7 +103,7 @@ class ClvResult:
     params: ClvParams
     summary: pd.DataFrame
     fits: dict[str, FittedModel]
-    spend: FittedModel
+    spend: FittedModel | None
     model: str
     reason: str
     predictions: pd.DataFrame
@@ -89,22 +111,41 @@ class ClvResult:
     gamma_gamma_check: dict[str, Any]
     new_customer: dict[str, float]
     holdout_note: str
+    notes: tuple[str, ...] = ()
     split: CalibrationHoldout | None = None
-    holdout_fits: dict[str, FittedModel] | None = None
+    holdout_fits: dict[str, FittedModel] = field(default_factory=dict)
     holdout: pd.DataFrame | None = None
     metrics: pd.DataFrame | None = None
     conditional: pd.DataFrame | None = None
     tracking: pd.DataFrame | None = None
 
     @property
-    def purchase(self) -> FittedModel:
-        """The chosen purchase model's fit as of ``as_of``."""
-        return self.fits[self.model]
+    def purchase(self) -> FittedModel | None:
+        """The chosen purchase model's fit as of ``as_of`` (None for the naive baseline)."""
+        return self.fits.get(self.model)
 
     @property
     def holdout_available(self) -> bool:
         """Whether the holdout check ran."""
         return self.metrics is not None
+
+    @property
+    def baseline_beats_model(self) -> bool:
+        """The naive baseline's holdout MAE is below the chosen model's."""
+        if self.metrics is None or self.model not in self.metrics.index:
+            return False
+        return bool(self.metrics.loc["naive", "mae"] < self.metrics.loc[self.model, "mae"])
+
+    @property
+    def repeat_customers(self) -> int:
+        """Customers with at least one repeat transaction before ``as_of``."""
+        return int((self.summary["frequency"] > 0).sum())
+
+    @property
+    def typical_age(self) -> float:
+        """The median customer age ``T`` in whole time units (at least 1): the age the
+        P(alive) and expected-purchases matrices are drawn for."""
+        return float(max(1.0, np.ceil(self.summary["T"].median())))
 
 
 def _fit_all(summary: pd.DataFrame, params: ClvParams, method: str) -> dict[str, FittedModel]:
@@ -122,6 +163,18 @@ def _fit_all(summary: pd.DataFrame, params: ClvParams, method: str) -> dict[str,
         )
         for m in params.models
     }
+
+
+def _fit_spend(summary: pd.DataFrame, params: ClvParams) -> FittedModel:
+    return fit_gamma_gamma(
+        summary,
+        method=params.method,
+        fit_sample=params.fit_sample,
+        draws=params.draws,
+        tune=params.tune,
+        chains=params.chains,
+        random_state=params.random_state,
+    )
 
 
 def run_clv(
@@ -143,23 +196,38 @@ def run_clv(
     -------
     ClvResult
 
+    Raises
+    ------
+    ValueError
+        No completed order before ``as_of`` (:func:`~workbench.clv.applicable` says so
+        first; the stage is then not applicable).
+
     Notes
     -----
     The holdout fits always use ``method="mle"`` (they only rank the models and measure
-    their error); ``params.method`` applies to the fits that predict.
+    their error); ``params.method`` applies to the fits that predict. With fewer than
+    ``params.min_repeat_customers`` repeat buyers the models are not fitted and the naive
+    baseline predicts (``model == "naive"``, and ``notes`` says why); with fewer repeat
+    buyers of positive value than that, Gamma–Gamma is not fitted and each customer's mean
+    order value is the expected one.
     """
     params = params or ClvParams()
     check_as_of(as_of, "run_clv")
     summary = rfm_summary(orders, as_of, time_unit=params.time_unit)
-    if summary.empty or int(summary["frequency"].sum()) == 0:
+    if summary.empty:
         raise ValueError(
-            f"clv: no customer has a repeat purchase before {as_of.date()} "
-            f"({len(summary):,} customers bought once); the purchase models need repeat buyers"
+            f"clv: no completed order before {as_of.date()} with a customer_id; "
+            "nothing to predict (clv.applicable tells before fitting)"
         )
+    notes: list[str] = []
+    repeaters = int((summary["frequency"] > 0).sum())
+    need = params.min_repeat_customers
     split = calibration_holdout(
         orders, as_of, horizon_days=params.horizon_days, time_unit=params.time_unit
     )
-    possible, note = holdout_possible(split, params.min_holdout_customers)
+    possible, note = holdout_possible(split, params.min_holdout_customers, min_repeat=need)
+    if repeaters < need:
+        return _naive_result(orders, as_of, params, summary, repeaters, note)
     holdout_fits: dict[str, FittedModel] = {}
     holdout = metrics = conditional = None
     if possible:
@@ -176,16 +244,25 @@ def run_clv(
     else:
         model, reason = params.model, f"{MODEL_LABELS[params.model]}: set by the model parameter"
     tracking = tracking_series(split, holdout_fits[model]) if possible else None
-    spend = fit_gamma_gamma(
-        summary,
-        method=params.method,
-        fit_sample=params.fit_sample,
-        draws=params.draws,
-        tune=params.tune,
-        chains=params.chains,
-        random_state=params.random_state,
+    valued = int(len(spend_customers(summary)))
+    spend: FittedModel | None = None
+    values: pd.Series | None = None
+    if valued >= need:
+        spend = _fit_spend(summary, params)
+    else:
+        values = order_values(orders, as_of)
+        notes.append(
+            f"only {valued:,} repeat buyers have a positive mean repeat value (Gamma–Gamma "
+            f"needs {need:,}, min_repeat_customers): the expected order value is each "
+            "customer's own mean order value"
+        )
+    predictions = predict_customers(summary, fits[model], spend, params, order_values=values)
+    new_customer = new_customer_value(
+        fits[model],
+        spend,
+        params,
+        order_value=None if values is None else float(np.nanmean(values.to_numpy(dtype=float))),
     )
-    predictions = predict_customers(summary, fits[model], spend, params)
     log.info(
         "clv: %s; total CLV %.0f over %s customers",
         reason,
@@ -203,14 +280,52 @@ def run_clv(
         predictions=predictions,
         comparison=comparison,
         gamma_gamma_check=gamma_gamma_check(summary),
-        new_customer=new_customer_value(fits[model], spend, params),
+        new_customer=new_customer,
         holdout_note=note,
+        notes=tuple(notes),
         split=split if possible else None,
         holdout_fits=holdout_fits,
         holdout=holdout,
         metrics=metrics,
         conditional=conditional,
         tracking=tracking,
+    )
+
+
+def _naive_result(
+    orders: pd.DataFrame,
+    as_of: pd.Timestamp,
+    params: ClvParams,
+    summary: pd.DataFrame,
+    repeaters: int,
+    holdout_note: str,
+) -> ClvResult:
+    """The result when too few customers bought twice to fit any model."""
+    reason = (
+        f"naive baseline: only {repeaters:,} of {len(summary):,} customers bought more than "
+        f"once before {as_of.date()}, and the models need at least "
+        f"{params.min_repeat_customers:,} (min_repeat_customers)"
+    )
+    log.warning("clv: %s", reason)
+    predictions = naive_customers(summary, order_values(orders, as_of), params)
+    return ClvResult(
+        as_of=as_of,
+        params=params,
+        summary=summary,
+        fits={},
+        spend=None,
+        model="naive",
+        reason=reason,
+        predictions=predictions,
+        comparison=compare_models({}),
+        gamma_gamma_check=gamma_gamma_check(summary),
+        new_customer={},
+        holdout_note=holdout_note,
+        notes=(
+            "Too little history for the models, so the naive baseline predicts: expected "
+            "purchases are each customer's past repeat rate times the horizon (0 for "
+            "one-time buyers), the order value is their own mean, and P(alive) is unknown.",
+        ),
     )
 
 
@@ -225,13 +340,16 @@ def clv_summary(result: ClvResult) -> dict[str, Any]:
     -------
     dict
         ``as_of, horizon_days, time_unit, annual_discount_rate, margin, method, customers,
-        model, reason, models`` (per model: ``label, params, log_likelihood, converged``,
-        holdout ``mae`` and ``total_error`` when checked), ``gamma_gamma`` (``params``,
-        ``log_likelihood``, ``customers``, ``check``), ``holdout`` (``available, note,
-        cutoff, customers, predicted_repeat_purchases, actual_repeat_purchases, mae,
+        repeat_customers, model, model_label, reason, notes, models`` (per model: ``label,
+        params, log_likelihood, converged``, holdout ``mae`` and ``total_error`` when
+        checked; empty for the naive baseline), ``gamma_gamma`` (``params`` — None when not
+        fitted —, ``log_likelihood``, ``customers``, ``check``), ``holdout`` (``available,
+        note, cutoff, customers, predicted_repeat_purchases, actual_repeat_purchases, mae,
         naive_predicted_repeat_purchases, naive_mae``), ``total_clv``,
-        ``expected_purchases``, ``p_alive_mean``, ``new_customer`` and ``tiers`` (per tier:
-        customers, clv_total, clv_share, clv_min).
+        ``expected_purchases``, ``p_alive_mean``, ``new_customer``, ``tiers`` (per tier:
+        customers, clv_total, clv_share, clv_min) and ``metrics`` (the measured numbers
+        under fixed MLflow-safe keys). :func:`headline` adds nothing here: the notebook puts
+        ``headline(summary).as_dict()`` under ``"headline"``.
     """
     p = result.params
     pred = result.predictions
@@ -263,7 +381,8 @@ def clv_summary(result: ClvResult) -> dict[str, Any]:
     check = {
         k: (_round(v) if isinstance(v, float) else v) for k, v in result.gamma_gamma_check.items()
     }
-    return {
+    spend = result.spend
+    summary: dict[str, Any] = {
         "as_of": result.as_of.date().isoformat(),
         "horizon_days": p.horizon_days,
         "time_unit": p.time_unit,
@@ -271,13 +390,16 @@ def clv_summary(result: ClvResult) -> dict[str, Any]:
         "margin": p.margin,
         "method": p.method,
         "customers": int(len(pred)),
+        "repeat_customers": result.repeat_customers,
         "model": result.model,
+        "model_label": MODEL_LABELS.get(result.model, result.model),
         "reason": result.reason,
+        "notes": list(result.notes),
         "models": models,
         "gamma_gamma": {
-            "params": {k: _round(v, 6) for k, v in result.spend.params.items()},
-            "log_likelihood": _round(result.spend.log_likelihood, 2),
-            "customers": result.spend.customers,
+            "params": None if spend is None else {k: _round(v, 6) for k, v in spend.params.items()},
+            "log_likelihood": None if spend is None else _round(spend.log_likelihood, 2),
+            "customers": 0 if spend is None else spend.customers,
             "check": check,
         },
         "holdout": holdout,
@@ -295,3 +417,105 @@ def clv_summary(result: ClvResult) -> dict[str, Any]:
             for tier, row in tiers.iterrows()
         },
     }
+    summary["metrics"] = _metrics(summary)
+    return summary
+
+
+#: MLflow metric keys of the tiers (fixed names, not data: no escaping needed).
+_TIER_KEYS = dict(zip(TIERS, ("top_1pct", "top_5pct", "top_20pct", "rest"), strict=True))
+
+
+def _metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The measured numbers of :func:`clv_summary` under flat, fixed MLflow keys."""
+    out: dict[str, Any] = {
+        "customers": summary["customers"],
+        "repeat_customers": summary["repeat_customers"],
+        "total_clv": summary["total_clv"],
+        "expected_purchases": summary["expected_purchases"],
+        "p_alive_mean": summary["p_alive_mean"],
+    }
+    holdout = summary["holdout"]
+    for key in ("predicted_repeat_purchases", "actual_repeat_purchases", "mae", "naive_mae"):
+        if key in holdout:
+            out[f"holdout_{key}"] = holdout[key]
+    for name, model in summary["models"].items():
+        out[f"{name}_log_likelihood"] = model["log_likelihood"]
+        if "holdout_mae" in model:
+            out[f"{name}_holdout_mae"] = model["holdout_mae"]
+    for tier, row in summary["tiers"].items():
+        out[f"clv_share_{_TIER_KEYS.get(tier, tier)}"] = row["clv_share"]
+    return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
+
+
+def headline(summary: dict[str, Any], *, currency: str = "") -> Headline:
+    """What a reader of the CLV stage needs first, from :func:`clv_summary`.
+
+    Items: total CLV over the horizon, customers, the model used, its holdout per-customer
+    MAE against the naive baseline's (when the check ran), and the share of CLV held by the
+    top 20 % of customers (the three top tiers). The status is ``warning`` when the naive
+    baseline predicts, when the holdout check could not run or the baseline beat the model,
+    or when the Gamma–Gamma independence check fails (and Gamma–Gamma was fitted).
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`clv_summary`.
+    currency : str, default ""
+        The project's currency code, for the money in the sentence.
+
+    Examples
+    --------
+    >>> s = {"customers": 2677, "horizon_days": 365, "model": "pareto_nbd",
+    ...      "model_label": "Pareto/NBD", "total_clv": 1142285.58,
+    ...      "holdout": {"available": True, "mae": 3.89, "naive_mae": 4.51},
+    ...      "gamma_gamma": {"check": {"holds": True}},
+    ...      "tiers": {"top 1%": {"clv_share": 0.15}, "top 5%": {"clv_share": 0.25},
+    ...                "top 20%": {"clv_share": 0.39}, "rest": {"clv_share": 0.21}}}
+    >>> h = headline(s)
+    >>> h.text()
+    'total CLV 1,142,285.58 · customers 2,677 · model Pareto/NBD · holdout MAE vs naive 3.89 vs 4.51 · top 20% share of CLV 79.0%'
+    >>> h.sentence
+    'Pareto/NBD predicts a total CLV of 1,142,285.58 over the next 365 days from 2,677 customers; on the holdout year it missed by 3.89 purchases per customer against 4.51 for the naive baseline; the top 20% of customers hold 79.0% of it.'
+    """
+    naive = summary["model"] == "naive"
+    spend = summary.get("gamma_gamma") or {}  # its check counts only when it was fitted
+    label = "naive baseline" if naive else summary.get("model_label") or summary["model"]
+    holdout = summary.get("holdout") or {}
+    tiers = summary.get("tiers") or {}
+    top = [tiers[t]["clv_share"] for t in TIERS[:-1] if t in tiers]
+    top_share = float(sum(v for v in top if v is not None)) if top else None
+    total, customers = summary["total_clv"], summary["customers"]
+    items = [
+        HeadlineItem("total CLV", total, "money"),
+        HeadlineItem("customers", customers, "int"),
+        HeadlineItem("model", label, "text"),
+    ]
+    checked = bool(holdout.get("available")) and holdout.get("mae") is not None
+    if checked:
+        versus = f"{fmt_number(holdout['mae'])} vs {fmt_number(holdout['naive_mae'])}"
+        items.append(HeadlineItem("holdout MAE vs naive", versus, "text"))
+    items.append(HeadlineItem("top 20% share of CLV", top_share, "pct"))
+    days = summary["horizon_days"]
+    sentence = (
+        f"{label[0].upper()}{label[1:]} predicts a total CLV of {fmt_money(total, currency)} over the next {days} "
+        f"days from {fmt_int(customers)} customers"
+    )
+    if naive:
+        sentence += " (too few repeat buyers for the models)"
+    if checked:
+        period = "the holdout year" if days == 365 else f"the {days}-day holdout"
+        sentence += (
+            f"; on {period} it missed by {fmt_number(holdout['mae'])} purchases per "
+            f"customer against {fmt_number(holdout['naive_mae'])} for the naive baseline"
+        )
+    elif not naive:
+        sentence += "; no holdout check was possible"
+    if top_share is not None:
+        sentence += f"; the top 20% of customers hold {fmt_pct(top_share)} of it"
+    warn = (
+        naive
+        or not checked
+        or holdout["naive_mae"] < holdout["mae"]
+        or (spend.get("params", {}) is not None and not spend.get("check", {}).get("holds", True))
+    )
+    return Headline(sentence + ".", tuple(items), "warning" if warn else "ok")

@@ -33,6 +33,7 @@ __all__ = [
     "CalibrationHoldout",
     "transactions",
     "rfm_summary",
+    "order_values",
     "calibration_holdout",
 ]
 
@@ -215,6 +216,30 @@ def rfm_summary(
     if tx.empty:
         return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES[c]) for c in SUMMARY_COLUMNS})
     return _summarise(tx, as_of, unit_days)
+
+
+def order_values(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """Each customer's mean transaction value before ``as_of``, the first one included.
+
+    What the naive baseline expects a customer to spend per purchase (the Gamma–Gamma
+    model, when it can be fitted, uses the repeat transactions only).
+
+    Returns
+    -------
+    Series
+        Indexed by ``customer_id`` (str), named ``order_value``; NaN where no amount is known.
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"customer_id": ["a", "a", "a"], "amount": [5.0, 7.0, 3.0],
+    ...     "status": ["completed"] * 3,
+    ...     "ordered_at": pd.to_datetime(["2026-01-01 09:00", "2026-01-01 18:00",
+    ...                                   "2026-01-03 10:00"], utc=True)})
+    >>> order_values(o, pd.Timestamp("2026-02-01", tz="UTC")).to_dict()
+    {'a': 7.5}
+    """
+    tx = transactions(orders, as_of)
+    return tx.groupby("customer_id")["amount"].mean().rename("order_value")
 
 
 _EMPTY_DTYPES = {

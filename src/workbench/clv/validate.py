@@ -288,14 +288,18 @@ def choose_model(comparison: pd.DataFrame) -> tuple[str, str]:
         best = usable["holdout_mae"].min()
         tied = usable.loc[usable["holdout_mae"] <= best * (1 + MAE_TIE)]
         name = str(tied["log_likelihood"].idxmax())
-        reason = (
-            f"{MODEL_LABELS.get(name, name)}: lowest holdout per-customer MAE "
-            f"({usable.loc[name, 'holdout_mae']:.4f})"
-        )
-        if len(tied) > 1:
-            reason += f", tied within {MAE_TIE:.0%} with {', '.join(t for t in tied.index if t != name)} and the highest log-likelihood"
+        label, mae = MODEL_LABELS.get(name, name), usable.loc[name, "holdout_mae"]
+        if len(tied) == 1:
+            reason = f"{label}: lowest holdout per-customer MAE ({mae:.4f})"
+        else:
+            others = ", ".join(MODEL_LABELS.get(str(t), str(t)) for t in tied.index if t != name)
+            reason = (
+                f"{label}: holdout per-customer MAE {mae:.4f}, tied within {MAE_TIE:.0%} of the "
+                f"lowest ({best:.4f}) with {others}, and the highest log-likelihood of them"
+            )
         if "naive" in comparison.index and comparison.loc["naive", "holdout_mae"] < best:
-            reason += f"; note: the naive baseline's MAE ({comparison.loc['naive', 'holdout_mae']:.4f}) is lower"
+            naive_mae = comparison.loc["naive", "holdout_mae"]
+            reason += f"; note: the naive baseline's MAE ({naive_mae:.4f}) is lower"
         return name, reason
     name = str(usable["log_likelihood"].idxmax())
     return name, (
@@ -304,23 +308,37 @@ def choose_model(comparison: pd.DataFrame) -> tuple[str, str]:
     )
 
 
-def holdout_possible(split: CalibrationHoldout, min_customers: int) -> tuple[bool, str]:
+def holdout_possible(
+    split: CalibrationHoldout, min_customers: int, *, min_repeat: int = 1
+) -> tuple[bool, str]:
     """Whether there is enough history before the cutoff for the holdout check, and why not.
 
     Needs ``min_customers`` customers with a transaction before the cutoff and at least
-    one repeat transaction among them (else no purchase model can be fitted).
+    ``min_repeat`` of them with a repeat transaction (else no purchase model can be fitted).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"frequency": [0, 2, 1]})
+    >>> split = CalibrationHoldout(pd.Timestamp("2025-06-30", tz="UTC"),
+    ...     pd.Timestamp("2026-06-30", tz="UTC"), frame, frame, frame, "weeks")
+    >>> holdout_possible(split, 3, min_repeat=3)[1]
+    'only 2 customers bought twice before 2025-06-30 (as_of - horizon_days); the holdout check needs at least 3'
     """
     n = len(split.frame)
-    repeats = int(split.frame["frequency"].sum()) if n else 0
+    repeaters = int((split.frame["frequency"] > 0).sum()) if n else 0
+    where = f"before {split.cutoff.date()} (as_of - horizon_days)"
     if n < min_customers:
         return False, (
-            f"only {n:,} customers bought before {split.cutoff.date()} (as_of - horizon_days); "
-            f"the holdout check needs at least {min_customers:,}"
+            f"only {n:,} customers bought {where}; the holdout check needs at least "
+            f"{min_customers:,}"
         )
-    if repeats == 0:
-        return (
-            False,
-            f"no customer bought twice before {split.cutoff.date()}; no model can be checked",
+    if repeaters < max(min_repeat, 1):
+        if repeaters == 0:
+            return False, f"no customer bought twice {where}; no model can be checked"
+        return False, (
+            f"only {repeaters:,} customers bought twice {where}; the holdout check needs at "
+            f"least {min_repeat:,}"
         )
     return True, f"{n:,} customers bought before {split.cutoff.date()}"
 
