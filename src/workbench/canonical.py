@@ -67,9 +67,12 @@ from workbench.loading import (
     TRUE_VALUES,
     LoadedData,
     LoadError,
+    check_inside,
+    duplicate_names,
     file_digest,
     find_table_files,
     load_tables,
+    outside_allowed,
 )
 from workbench.schema import TABLES, table_spec
 
@@ -246,6 +249,7 @@ def open_tables(
     con = con if con is not None else connect("duckdb")
     if isinstance(source, str | Path):
         folder = Path(source).expanduser()
+        _refuse_unsafe(folder, wanted)
         problems = _raw_parquet_problems(folder) if normalise else (
             canonical_parquet_problems(folder, wanted)
         )  # fmt: skip
@@ -341,6 +345,33 @@ def _arrow_matches(arrow: pa.DataType, expected: str) -> bool:
     if expected == "boolean":
         return pa.types.is_boolean(arrow) or pa.types.is_null(arrow)
     return pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_null(arrow)
+
+
+def _refuse_unsafe(folder: Path, wanted: tuple[str, ...]) -> None:
+    """What the loader refuses, refused before the engine reads a folder itself: a table
+    file (or part folder) that resolves outside ``folder`` (unless allowed, see
+    :func:`workbench.loading.outside_allowed`) and a Parquet header repeating a name."""
+    if not folder.is_dir():
+        return
+    allowed = outside_allowed(False, {})
+    for table in wanted:
+        path = folder / f"{table}.parquet"
+        if not path.exists():
+            continue
+        check_inside(path, folder, allowed=allowed, what=f"table {table!r}")
+        files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+        for file in files[:1]:  # the parts of one table share a schema
+            try:
+                names = pq.read_schema(file).names
+            except (OSError, pa.ArrowException):
+                continue  # unreadable: reported where the table is read
+            repeated = duplicate_names(names)
+            if repeated:
+                raise LoadError(
+                    f"{path.name} (table {table!r}): column name(s) "
+                    f"{', '.join(map(repr, repeated))} appear more than once in the header; "
+                    "rename or drop the repeated column(s) so each name is read once"
+                )
 
 
 def _raw_parquet_problems(folder: Path) -> list[str]:
