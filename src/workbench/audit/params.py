@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from workbench.audit.timeline import parse_extracted_at
 from workbench.engines import ENGINES
 from workbench.settings import Settings
 
@@ -44,6 +45,9 @@ class AuditConfig:
         Search for duplicate customers (off for ``workbench validate``).
     random_state : int
         Seed of the random customer pairs that measure chance agreement.
+    extracted_at : str
+        The date the data was exported (``2026-07-01``): timestamps after that day are in
+        the future (errors). "" estimates it per table (:mod:`workbench.audit.timeline`).
     """
 
     duplicate_threshold: float = 0.8
@@ -55,8 +59,12 @@ class AuditConfig:
     signup_grace_hours: float = 0.0
     find_duplicates: bool = True
     random_state: int = 0
+    extracted_at: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.extracted_at, str):
+            raise ValueError(f"extracted_at: expected a date text, got {self.extracted_at!r}")
+        parse_extracted_at(self.extracted_at)
         checks = {
             "duplicate_threshold": 0 < self.duplicate_threshold <= 1,
             "max_block_size": self.max_block_size >= 2,
@@ -123,6 +131,7 @@ class AuditParams:
     freshness_days: int = 30
     signup_grace_hours: float = 0.0
     random_state: int = 0
+    extracted_at: str = ""
     engine: str = "duckdb"
     spark_master: str = ""
     source_uri: str = ""
@@ -160,6 +169,7 @@ class AuditParams:
             freshness_days=self.freshness_days,
             signup_grace_hours=self.signup_grace_hours,
             random_state=self.random_state,
+            extracted_at=self.extracted_at,
         )
 
     @property

@@ -20,6 +20,7 @@ from workbench.audit.rules import RULES
 
 __all__ = [
     "reconciliation",
+    "revenue_reconciliation",
     "scorecard_figure",
     "rules_figure",
     "missingness_matrix",
@@ -41,10 +42,34 @@ _CONSEQUENCES = ("order_quarantined",)
 
 
 def reconciliation(result: AuditResult) -> pd.DataFrame:
-    """Per table: ``rows_in``, ``rows_clean``, ``rows_quarantined`` and whether they add up."""
-    rows = result.rows[["table", "rows_in", "rows_clean", "rows_quarantined"]].copy()
-    rows["reconciled"] = rows["rows_in"] == rows["rows_clean"] + rows["rows_quarantined"]
+    """Per table: ``rows_in``, ``rows_clean``, ``rows_quarantined``, ``rows_after_as_of``
+    (set aside, not audited) and whether they add up."""
+    rows = result.scorecard()[
+        ["table", "rows_in", "rows_clean", "rows_quarantined", "rows_after_as_of"]
+    ].copy()
+    parts = rows["rows_clean"] + rows["rows_quarantined"] + rows["rows_after_as_of"]
+    rows["reconciled"] = rows["rows_in"] == parts
     return rows
+
+
+def revenue_reconciliation(result: AuditResult) -> pd.DataFrame:
+    """Revenue of the orders as loaded and where it went: one row per part (clean,
+    quarantined orders, quarantined lines of clean orders, set aside after ``as_of``) and
+    the check that they add up to the loaded revenue (empty without a revenue figure)."""
+    revenue = result.revenue
+    columns = ["part", "revenue", "share"]
+    if revenue is None:
+        return pd.DataFrame(columns=columns)
+    parts = {
+        "clean orders": revenue.clean,
+        "quarantined orders": revenue.quarantined_orders,
+        "quarantined lines of clean orders": revenue.quarantined_lines,
+        "set aside after as_of": revenue.after_as_of,
+        "orders as loaded": revenue.raw,
+    }
+    frame = pd.DataFrame({"part": list(parts), "revenue": list(parts.values())})
+    frame["share"] = frame["revenue"] / revenue.raw if revenue.raw else np.nan
+    return frame
 
 
 def scorecard_figure(result: AuditResult) -> go.Figure:
