@@ -709,7 +709,7 @@ def test_rows_after_as_of_are_set_aside_not_quarantined():
 
 
 def test_future_means_after_the_extract_date_or_the_run_date():
-    from workbench.audit.timeline import data_end, day_counts, future_limit
+    from workbench.audit.timeline import data_end, day_counts, future_limit, source_end
 
     days = pd.date_range("2026-01-01", "2026-06-29", freq="D", tz="UTC")
     times = pd.Series(days.repeat(10))
@@ -717,19 +717,23 @@ def test_future_means_after_the_extract_date_or_the_run_date():
     counts = day_counts(pd.concat([times, late], ignore_index=True))
     assert data_end(counts) == pd.Timestamp("2026-06-29", tz="UTC")
     now = pd.Timestamp("2026-12-03 09:00", tz="UTC")
-    assert future_limit(counts, now=now) == pd.Timestamp("2026-06-30", tz="UTC")
+    end = source_end([counts])
+    assert future_limit(end, now=now) == pd.Timestamp("2026-06-30", tz="UTC")
     # no gap of 28 days: the data's own last day; the run date caps it
     assert data_end(day_counts(times)) == pd.Timestamp("2026-06-29", tz="UTC")
-    assert future_limit(counts, now=pd.Timestamp("2026-03-01", tz="UTC")) == pd.Timestamp(
-        "2026-03-01", tz="UTC"
-    )
+    early = pd.Timestamp("2026-03-01", tz="UTC")
+    assert future_limit(end, now=early) == early
     extracted = pd.Timestamp("2026-09-01", tz="UTC")
-    assert future_limit(counts, now=now, extracted_at=extracted) == pd.Timestamp(
+    assert future_limit(end, now=now, extracted_at=extracted) == pd.Timestamp(
         "2026-09-02", tz="UTC"
     )
     # a tail of more than 1 % of the rows after the gap is data, not clock errors
     busy = pd.concat([times, pd.Series([pd.Timestamp("2026-09-01", tz="UTC")] * 100)])
     assert data_end(day_counts(busy)) == pd.Timestamp("2026-09-01", tz="UTC")
+    # a sparse table's new activity stays valid while another table goes on
+    sparse = day_counts(pd.concat([times.iloc[:900], late.iloc[:1]], ignore_index=True))
+    assert data_end(sparse) < pd.Timestamp("2026-08-15", tz="UTC")
+    assert source_end([sparse, day_counts(busy)]) == pd.Timestamp("2026-09-01", tz="UTC")
     with pytest.raises(ValueError, match="extracted_at: expected a date such as 2026-06-30"):
         AuditConfig(extracted_at="yesterday")
 
@@ -770,7 +774,7 @@ def test_audit_params_validate_and_build_the_config():
     notebook = {"as_of": AS_OF_TEXT, "data_dir": "", "engine": "spark", "robust_z": 4.0}
     assert build_params(AuditParams, notebook) == AuditParams(engine="spark", robust_z=4.0)
     with pytest.raises(
-        ValueError, match="AuditParams: engine must be one of duckdb, spark, got 'polars'"
+        ValueError, match="AuditParams: engine must be one of duckdb, spark, pandas, got 'polars'"
     ):
         AuditParams(engine="polars")
     with pytest.raises(
@@ -782,7 +786,10 @@ def test_audit_params_validate_and_build_the_config():
         AuditParams(max_customers_in_memory=0)
 
 
-def test_stage_entry_runs_the_pandas_audit_for_duckdb(tmp_path):
+_SAME = ["table", "rule", "severity", "column", "status", "failing_rows"]
+
+
+def test_stage_entry_runs_every_rule_on_duckdb_by_default(tmp_path):
     source = tmp_path / "raw"
     source.mkdir()
     for name, frame in _messy().items():
@@ -790,16 +797,29 @@ def test_stage_entry_runs_the_pandas_audit_for_duckdb(tmp_path):
     settings = _settings(tmp_path)
     params = AuditParams(duplicate_threshold=0.9, engine_output=str(tmp_path / "engine"))
     stamp = catalog.Stamp("audit", AS_OF, catalog.fingerprint(source), run_id="run-1")
-    result = audit.run(source, AS_OF, params, settings=settings, stamp=stamp)
+    result = audit.run(source, AS_OF, params, settings=settings, stamp=stamp, now=NOW)
     assert result.config.duplicate_threshold == 0.9
     assert params.output_folder(settings) == str(settings.interim_dir)
     assert result.written["clean/orders"] == str(settings.clean_dir / "orders.parquet")
-    assert catalog.read_folder_stamp(settings.clean_dir).run_id == "run-1", "the stage's stamp"
-    assert not (tmp_path / "engine").exists(), "engine_output is for the engine only"
-    skipped = result.rules().query("status == 'skipped'")["note"].fillna("")
-    assert not skipped.str.contains("not run on the engine").any(), "every rule ran"
-    whole = audit_tables(load_tables(source), AS_OF, params.config)
-    pd.testing.assert_frame_equal(result.rules(), whole.rules())
+    for entry in ("clean", "quarantine", "after_as_of"):
+        folder = catalog.location(settings, entry)
+        assert catalog.read_folder_stamp(folder).run_id == "run-1", f"the stage's stamp: {entry}"
+    assert catalog.stamp_of_file(catalog.location(settings, "merge_map")).run_id == "run-1"
+    assert not (tmp_path / "engine").exists(), "engine_output is for Spark only"
+    assert not (settings.interim_dir / ".audit-work").exists(), "the scratch database is gone"
+    notes = result.rules()["note"].fillna("")
+    assert not notes.str.contains("not run on the engine").any(), "every rule ran"
+    whole = audit_tables(load_tables(source), AS_OF, params.config, now=NOW)
+    pd.testing.assert_frame_equal(result.rules()[_SAME], whole.rules()[_SAME])
+    pd.testing.assert_frame_equal(result.scorecard(), whole.scorecard())
+    assert result.summary()["revenue"] == whole.summary()["revenue"]
+    for table in whole.tables:
+        clean = pd.read_parquet(settings.clean_dir / f"{table}.parquet")
+        assert len(clean) == len(whole.clean[table]), table
+        assert set(clean.columns) == set(whole.clean[table].columns), table
+    in_memory = audit.run(source, AS_OF, AuditParams(engine="pandas"), settings=settings,
+                          stamp=stamp, now=NOW)  # fmt: skip
+    pd.testing.assert_frame_equal(in_memory.rules()[_SAME], whole.rules()[_SAME])
 
 
 # --------------------------------------------------------------------------- demo ground truth

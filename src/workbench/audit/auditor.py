@@ -51,9 +51,11 @@ from workbench.audit.params import AuditConfig
 from workbench.audit.result import AuditError
 from workbench.audit.rules import Finding
 from workbench.audit.timeline import (
+    TIME_COLUMNS,
     day_counts,
     future_limit,
     parse_extracted_at,
+    source_end,
     time_column,
 )
 from workbench.loading import LoadedData, Repair
@@ -122,6 +124,7 @@ class Auditor:
         *,
         now: pd.Timestamp | None = None,
         derived_orders: bool = False,
+        other_days: dict[str, pd.Series] | None = None,
     ) -> None:
         self.tables = tables
         self.as_of = as_of
@@ -130,7 +133,13 @@ class Auditor:
         self.now = now if now is not None else pd.Timestamp.now(tz="UTC")
         self.extracted_at = parse_extracted_at(config.extracted_at)
         self.derived_orders = derived_orders  # amounts are Σ of every line (line-level export)
-        self.limits: dict[str, pd.Timestamp] = {}  # table -> future limit of its time column
+        # the future limit: the run date, or the day after the source's extract date, estimated
+        # from the days of every time column (``other_days``: of tables audited later)
+        days = {t: day_counts(tables[t][c]) for t, c in TIME_COLUMNS.items() if t in tables}
+        days.update(other_days or {})
+        self.limit = future_limit(source_end(days.values()), now=self.now,
+                                  extracted_at=self.extracted_at)  # fmt: skip
+        self.limits = {t: self.limit for t in days}  # table -> its future limit
         self.after: dict[str, pd.DataFrame] = {}  # table -> rows set aside after as_of
         self.raw_amount = pd.Series(dtype="float64")  # orders' amount as loaded
         self.findings: dict[str, list[Finding]] = {t: [] for t in tables}
@@ -249,14 +258,6 @@ class Auditor:
         self.findings[table] = []
         self.repaired[table] = {}
 
-    def future_limit(self, table: str, column: str) -> pd.Timestamp:
-        """Timestamps of ``table.column`` at or after this are in the future (see
-        :func:`workbench.audit.timeline.future_limit`); computed on every row."""
-        if table not in self.limits:
-            counts = day_counts(self.tables[table][column])
-            self.limits[table] = future_limit(counts, now=self.now, extracted_at=self.extracted_at)
-        return self.limits[table]
-
     def set_aside(self, table: str) -> None:
         """Move the rows at or after ``as_of`` that are not in the future to
         :attr:`after` (lines: those of a set-aside order); the rules see the rest."""
@@ -269,7 +270,8 @@ class Auditor:
             column = "order_id"
         elif table in ("orders", "email_events", "web_events", "experiment_assignments"):
             times = frame[column]
-            limit = self.future_limit(table, column)
+            limit = self.limit
+            self.limits[table] = limit
             after = ((times >= self.as_of) & (times < limit)).fillna(False).to_numpy()
         else:
             return
@@ -312,8 +314,7 @@ class Auditor:
         customers = self.tables["customers"]
         if not self.errors_only:
             self.add(check_emails(customers))
-            signup = self.future_limit("customers", "signup_at")
-            self.add(check_customer_dates(customers, self.as_of, signup))
+            self.add(check_customer_dates(customers, self.as_of, self.limit))
         if self.config.find_duplicates:
             self.find_duplicates()
 
@@ -373,7 +374,7 @@ class Auditor:
         orders = self.tables["orders"]
         self.raw_amount = orders["amount"]
         self.resolve("orders", "customer_id", "customers")
-        self.add(check_future("orders", orders, "ordered_at", self.limits["orders"]))
+        self.add(check_future("orders", orders, "ordered_at", self.limit))
         if not self.errors_only:
             self.add(self._before_signup("orders", "ordered_at"))
         # the status the line rules see; :meth:`money` settles it on the final amounts
@@ -541,7 +542,7 @@ class Auditor:
                         table, "unknown_product", column="product_id", skipped="no products table"
                     )
                 )
-        self.add(check_future(table, frame, "occurred_at", self.limits[table]))
+        self.add(check_future(table, frame, "occurred_at", self.limit))
         if not self.errors_only:
             self.add(self._before_signup(table, "occurred_at"))
         self.repoint(table)
@@ -550,7 +551,7 @@ class Auditor:
         table = "experiment_assignments"
         frame = self.tables[table]
         self.resolve(table, "customer_id", "customers")
-        self.add(check_future(table, frame, "assigned_at", self.limits[table]))
+        self.add(check_future(table, frame, "assigned_at", self.limit))
         if not self.errors_only:
             self.add(self._before_signup(table, "assigned_at"))
         self.repoint(table)

@@ -26,6 +26,7 @@ from workbench.audit.auditor import EVENT_TABLES, Auditor, input_tables
 from workbench.audit.outputs import AuditOutputs, release_memory
 from workbench.audit.params import AuditConfig
 from workbench.audit.result import AuditResult
+from workbench.audit.timeline import TIME_COLUMNS, day_counts
 from workbench.audit.writer import Writer, default_stamp
 from workbench.loading import LoadedData, load_tables
 from workbench.schema import TABLES
@@ -96,6 +97,22 @@ def audit_tables(
     return outputs.result(
         loader_repairs, clean=clean, builder=builder, sources=sources, started=started
     )
+
+
+def _event_days(
+    source: str | Path, mapping: str | Path | dict | None, allow_outside: bool
+) -> dict[str, pd.Series]:
+    """Rows per day of each event table (they are audited last, one at a time, but their
+    days count for the source's extract date: :mod:`workbench.audit.timeline`)."""
+    days = {}
+    for table in EVENT_TABLES:
+        part = load_tables(source, mapping=mapping, tables=[table], derive=False,
+                           allow_outside=allow_outside)  # fmt: skip
+        if table in part.tables:
+            days[table] = day_counts(part.tables[table][TIME_COLUMNS[table]])
+        del part
+        release_memory()
+    return days
 
 
 def derived_orders(data: LoadedData | dict) -> bool:
@@ -204,7 +221,9 @@ def run_audit(
     tables, _ = input_tables(data)
     del data
     release_memory()  # the loader's temporaries
-    auditor = Auditor(tables, as_of, config, errors_only=False, now=now, derived_orders=derived)
+    later = _event_days(source, mapping, allow_outside)
+    auditor = Auditor(tables, as_of, config, errors_only=False, now=now, derived_orders=derived,
+                      other_days=later)  # fmt: skip
     auditor.signup()  # these stay cached for the event tables once the core is released
     for parent in ("customers", "products"):
         if parent in tables:

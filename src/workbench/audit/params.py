@@ -14,7 +14,10 @@ from workbench.audit.timeline import parse_extracted_at
 from workbench.engines import ENGINES
 from workbench.settings import Settings
 
-__all__ = ["AuditConfig", "AuditParams", "MAX_CUSTOMERS_IN_MEMORY"]
+__all__ = ["AUDIT_ENGINES", "AuditConfig", "AuditParams", "MAX_CUSTOMERS_IN_MEMORY"]
+
+#: Where the audit can run: the engines of :mod:`workbench.engines`, or pandas in memory.
+AUDIT_ENGINES = (*ENGINES, "pandas")
 
 #: Customers (one row each) brought into pandas for the duplicate search on an engine, at
 #: most; beyond it the search is skipped and the rule says so.
@@ -98,9 +101,12 @@ class AuditParams:
     Attributes
     ----------
     engine : str
-        ``duckdb``: the full audit in this process (pandas), written to the data tree's
-        ``interim/``; ``spark``: the audit on Spark (:func:`workbench.audit.audit_on_engine`),
-        written by the engine.
+        ``duckdb`` (default): every rule as DuckDB queries in this process
+        (:func:`workbench.audit.audit_on_engine` on a DuckDB database file, so memory stays
+        bounded), written to the data tree's ``interim/``; ``pandas``: the same rules on
+        pandas frames in memory (:func:`workbench.audit.run_audit`: small data, or to
+        compare), written there too; ``spark``: the audit on Spark, written by the engine
+        to ``engine_output``.
     spark_master : str
         Spark master URL; "" means ``$WORKBENCH_SPARK_MASTER`` or ``local[2]``.
     source_uri : str
@@ -120,7 +126,7 @@ class AuditParams:
     >>> AuditParams(engine="polars")
     Traceback (most recent call last):
     ...
-    ValueError: AuditParams: engine must be one of duckdb, spark, got 'polars'
+    ValueError: AuditParams: engine must be one of duckdb, spark, pandas, got 'polars'
     """
 
     duplicate_threshold: float = 0.8
@@ -139,9 +145,10 @@ class AuditParams:
     max_customers_in_memory: int = MAX_CUSTOMERS_IN_MEMORY
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
+        if self.engine not in AUDIT_ENGINES:
             raise ValueError(
-                f"AuditParams: engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
+                f"AuditParams: engine must be one of {', '.join(AUDIT_ENGINES)}, "
+                f"got {self.engine!r}"
             )
         for name in ("spark_master", "source_uri", "engine_output"):
             value = getattr(self, name)
@@ -174,8 +181,8 @@ class AuditParams:
 
     @property
     def on_engine(self) -> bool:
-        """True when the audit runs on an engine other than this process (Spark)."""
-        return self.engine != "duckdb"
+        """True when the audit runs on an engine outside this process (Spark)."""
+        return self.engine not in ("duckdb", "pandas")
 
     def output_folder(self, settings: Settings) -> str:
         """Where the clean tables and the quarantine go: the data tree's ``interim/``

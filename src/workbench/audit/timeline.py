@@ -13,14 +13,16 @@ Three kinds of rows, by the table's time column (``ordered_at``, ``occurred_at``
 * **in the future**: at or after the table's *future limit* — an error
   (``future_timestamp``, quarantined), because no run will ever make them valid.
 
-The future limit of a table (:func:`future_limit`) is the earlier of the run date (now)
-and the day after the data's **extract date**. The extract date is ``extracted_at`` when
-the user gives it; otherwise it is estimated from the table itself (:func:`data_end`): the
-last day of its data, where a run of rows that starts after a gap of at least
-:data:`GAP_DAYS` days without any row and holds at most :data:`TAIL_SHARE` of the table's
-rows does not count as data (clock and time-zone errors scattered into the following
-months or years). Without such a gap the extract date is the table's latest day, so only
-the run date limits it.
+The future limit (:func:`future_limit`) is the earlier of the run date (now) and the day
+after the data's **extract date**. The extract date is ``extracted_at`` when the user
+gives it; otherwise it is estimated from the source (:func:`source_end`): the latest last
+day of its tables' time columns (orders, events, assignments, sign-ups), where the last
+day of a table (:func:`data_end`) ignores a run of rows that starts after a gap of at
+least :data:`GAP_DAYS` days without any row and holds at most :data:`TAIL_SHARE` of the
+table's rows (clock and time-zone errors scattered into the following months or years).
+Taking the latest table keeps a sparse table's new activity (a new experiment after a
+quiet month) valid while the other tables go on; without such a gap anywhere the
+extract date is the source's latest day, so only the run date limits it.
 
 Examples
 --------
@@ -29,11 +31,13 @@ Examples
 ...                                        "2026-09-01", "2027-02-01"], utc=True))
 >>> data_end(days).date()
 datetime.date(2026, 6, 29)
->>> future_limit(days, now=pd.Timestamp("2026-12-03 09:00", tz="UTC")).date()
+>>> future_limit(source_end([days]), now=pd.Timestamp("2026-12-03 09:00", tz="UTC")).date()
 datetime.date(2026, 6, 30)
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -44,10 +48,12 @@ __all__ = [
     "AFTER_TABLES",
     "GAP_DAYS",
     "TAIL_SHARE",
+    "TIME_COLUMNS",
     "data_end",
     "day_counts",
     "future_limit",
     "parse_extracted_at",
+    "source_end",
     "time_column",
 ]
 
@@ -56,7 +62,7 @@ GAP_DAYS = 28
 #: Largest share of a table's rows that such a tail may hold.
 TAIL_SHARE = 0.01
 #: Tables whose rows are split by ``as_of`` (their time column), and order lines (by
-#: their order).
+#: their order). With ``customers.signup_at`` their time columns estimate the extract date.
 AFTER_TABLES = ("orders", "order_items", "email_events", "web_events", "experiment_assignments")
 _DAY = pd.Timedelta(days=1)
 
@@ -86,15 +92,22 @@ def data_end(counts: pd.Series) -> pd.Timestamp | None:
     return days[cut[0]] if len(cut) else days[-1]
 
 
+def source_end(counts: Iterable[pd.Series]) -> pd.Timestamp | None:
+    """The estimated extract date of a source: the latest :func:`data_end` of its tables'
+    time columns (``counts``: rows per day of each); None without any row."""
+    ends = [end for end in (data_end(c) for c in counts) if end is not None]
+    return max(ends) if ends else None
+
+
 def future_limit(
-    counts: pd.Series,
+    end: pd.Timestamp | None,
     *,
     now: pd.Timestamp,
     extracted_at: pd.Timestamp | None = None,
 ) -> pd.Timestamp:
     """Timestamps at or after this are in the future of the data: the earlier of ``now``
-    and the day after the extract date (``extracted_at``, else :func:`data_end`)."""
-    end = extracted_at if extracted_at is not None else data_end(counts)
+    and the day after the extract date (``extracted_at``, else ``end``: :func:`source_end`)."""
+    end = extracted_at if extracted_at is not None else end
     if end is None:
         return now
     return min(now, end.normalize() + _DAY)
@@ -115,3 +128,8 @@ def parse_extracted_at(text: str) -> pd.Timestamp | None:
 def time_column(table: str) -> str | None:
     """The column whose value says when a row of ``table`` happened (None: no such column)."""
     return table_spec(table).time_column
+
+
+#: The time column of every table whose days estimate the extract date.
+TIME_COLUMNS = {"customers": "signup_at", "orders": "ordered_at", "email_events": "occurred_at",
+                "web_events": "occurred_at", "experiment_assignments": "assigned_at"}  # fmt: skip
