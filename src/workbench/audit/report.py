@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench import plots
+from workbench import display, plots
 from workbench.audit.duplicates import duplicate_metrics
 from workbench.audit.result import AuditResult
 from workbench.audit.rules import RULES
 
 __all__ = [
+    "set_aside",
+    "amount_limits_table",
     "reconciliation",
     "revenue_reconciliation",
     "scorecard_figure",
@@ -39,6 +41,25 @@ _SEVERITY_COLOURS = {"error": "#e45756", "warning": "#f58518", "info": "#4c78a8"
 _MISSING_WORTH_FIXING = 0.05  # optional columns blank in at least this share of rows ...
 _PROFILE_TABLES = ("customers", "orders")  # ... of these tables (elsewhere blanks are by design)
 _CONSEQUENCES = ("order_quarantined",)
+
+
+def set_aside(result: AuditResult) -> pd.DataFrame:
+    """Per table with rows at or after ``as_of``: how many were set aside (not audited,
+    written to ``after_as_of/``) and their share of the table's rows."""
+    card = result.scorecard()
+    later = card[card["rows_after_as_of"] > 0][["table", "rows_in", "rows_after_as_of"]].copy()
+    later["share"] = later["rows_after_as_of"] / later["rows_in"].clip(lower=1)
+    return later.reset_index(drop=True)
+
+
+def amount_limits_table(result: AuditResult) -> pd.DataFrame:
+    """The outlier limits of order amounts (median, IQR fences, robust z limits)."""
+    names = {"median": "median", "iqr_low": "IQR fence, low", "iqr_high": "IQR fence, high",
+             "z_low": "robust z, low", "z_high": "robust z, high"}  # fmt: skip
+    return pd.DataFrame(
+        {"limit": [names.get(k, k) for k in result.amount_limits],
+         "amount": list(result.amount_limits.values())}
+    )  # fmt: skip
 
 
 def reconciliation(result: AuditResult) -> pd.DataFrame:
@@ -278,14 +299,14 @@ def fix_at_source(result: AuditResult) -> list[str]:
     lines = []
     for row in failed.itertuples():
         rule = RULES[row.rule]
-        column = f" `{row.column}`" if isinstance(row.column, str) else ""
+        column = f" `{display.md_text(row.column)}`" if isinstance(row.column, str) else ""
         if row.failing_rows:
             share = row.failing_rows / max(int(rows_in.get(row.table, 0)), 1)
             what = f"{row.failing_rows:,} rows ({share:.1%}): {rule.description}"
             if row.rule == "duplicate_customer":
                 what += "; their orders and events now belong to the surviving id"
         else:
-            what = f"{rule.description} ({row.note})"
+            what = f"{rule.description} ({display.md_text(row.note)})"
         lines.append(
             f"**{row.table}**{column} — {what} [`{row.rule}`, {row.severity}, "
             f"{outcome[row.severity] if row.failing_rows else 'table level'}]. "
