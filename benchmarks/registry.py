@@ -57,7 +57,8 @@ _CHURN_MODEL = _C + "churn:prepare_model"
 
 CASES: tuple[Case, ...] = (
     Case("generate", _C + "generate:generate_data", "demo data generation (Parquet + truth)"),
-    Case("audit", _C + "audit:audit", "audit: rules, duplicates, clean + quarantine written"),
+    Case("audit", _C + "audit:audit", "audit on DuckDB (default): rules, duplicates, outputs"),
+    Case("audit_pandas", _C + "audit:audit_pandas", "audit on pandas frames in memory"),
     Case("features", _C + "features:build_features_case", "feature build, all sections (DuckDB)"),
     Case("features_rfm", _C + "features:rfm_engine", "RFM columns only, engine (DuckDB)"),
     Case("rfm_pandas", _C + "baselines:rfm_pandas_case", "baseline: RFM in plain pandas"),
@@ -133,6 +134,7 @@ CASES: tuple[Case, ...] = (
 )
 
 RATIOS: tuple[Ratio, ...] = (
+    Ratio("audit_pandas", "pandas / DuckDB", "audit_pandas", "audit"),
     Ratio("rfm_pandas", "pandas / feature build", "rfm_pandas", "features"),
     Ratio("rfm_pandas", "pandas / engine RFM", "rfm_pandas", "features_rfm"),
     Ratio("rfm_duckdb_floor", "feature build / floor", "features", "rfm_duckdb_floor"),

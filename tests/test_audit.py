@@ -37,6 +37,7 @@ from workbench.stage import build_params
 
 AS_OF_TEXT = "2026-06-30"  # as the command line and the notebooks give it
 AS_OF = parse_as_of(AS_OF_TEXT)
+NOW = pd.Timestamp("2026-07-02 12:00", tz="UTC")  # the run date of the tests' audits
 
 
 def _table(name: str, **columns) -> pd.DataFrame:
@@ -110,7 +111,7 @@ def _messy() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def messy_result():
-    return audit_tables(_messy(), AS_OF)
+    return audit_tables(_messy(), AS_OF, now=NOW)
 
 
 def _failing(result, table: str, rule: str) -> int:
@@ -294,7 +295,7 @@ def test_a_row_breaking_several_rules_is_quarantined_once_with_all_of_them(messy
     o6 = q[q["order_id"] == "o6"]
     assert len(o6) == 1
     assert set(o6["rule"].iloc[0].split("; ")) == {"unknown_customer", "future_timestamp"}
-    assert "is on or after as_of 2026-06-30" in o6["reason"].iloc[0]
+    assert "is in the future of the data (on or after 2026-07-02 12:00 UTC)" in o6["reason"].iloc[0]
     assert "customer_id C9 is not in customers" in o6["reason"].iloc[0]
 
 
@@ -374,6 +375,7 @@ def test_summary_has_the_documented_keys(messy_result):
         "rows_in": 8,
         "rows_clean": 5,
         "rows_quarantined": 3,
+        "rows_after_as_of": 0,
         "rows_flagged": 2,  # o5 negative amount, o7 before signup
         "quality_score": 37.5,  # 3 of 8 rows pass every error and warning rule
     }
@@ -488,7 +490,7 @@ def test_csv_with_bom_semicolons_and_time_zones_end_to_end(tmp_path):
         "Order_ID;customer_id;ordered_at;amount;status\n"
         "1001;C1;2024-01-05 10:00:00;10.50;completed\n"
         "1002;c1 ;2026-06-30T01:30:00+02:00;20;Canceled\n"  # 29 June 23:30 UTC: before as_of
-        "1003;C2;2026-06-30 00:00:00;5;completed\n"  # naive UTC midnight: at as_of, future
+        "1003;C2;2026-06-30 00:00:00;5;completed\n"  # naive UTC midnight: at as_of, set aside
         "1004;;2024-03-01T12:00:00Z;7;completed\n"  # no customer id
         "1001;C1;2024-01-05 10:00:00;10.50;completed\n"  # exact duplicate line
     )
@@ -498,9 +500,11 @@ def test_csv_with_bom_semicolons_and_time_zones_end_to_end(tmp_path):
         encoding="utf-8",
     )
     settings = _settings(tmp_path)
-    result = run_audit(source, AS_OF, settings=settings)
+    result = run_audit(source, AS_OF, settings=settings, now=NOW)
     q = result.quarantine["orders"].set_index("order_id")
-    assert q.loc["1003", "rule"] == "future_timestamp"
+    assert "1003" not in q.index, "at as_of is not in the future: set aside"
+    after = pd.read_parquet(settings.data_dir / "interim" / "after_as_of" / "orders.parquet")
+    assert after["order_id"].tolist() == ["1003"]
     assert q.loc["1004", "rule"] == "missing_required"
     assert q.loc["1001", "rule"] == "duplicate_row"
     clean = pd.read_parquet(settings.clean_dir / "orders.parquet").set_index("order_id")
@@ -561,13 +565,201 @@ def test_validate_command_exit_codes(tmp_path):
     assert "unknown_customer" in failing.output and "missing_required" in failing.output
     missing = runner.invoke(cli, ["validate", "--data", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
-    table = validate_tables(load_tables(bad), AS_OF)
+    table = validate_tables(load_tables(bad), AS_OF, now=NOW)
     assert set(table["rule"]) == {
         "missing_required",
         "unknown_customer",
         "future_timestamp",
         "duplicate_row",
     }
+
+
+# --------------------------------------------------------------------------- issue 15: money, numbers, time
+
+LINES_CSV = (
+    "Invoice,StockCode,Quantity,Price,Customer ID,InvoiceDate\n"
+    "489434,85048,12,6.95,13085,2025-12-01 07:45\n"
+    "489434,79323P,12,6.75,13085,2025-12-01 07:45\n"
+    "489434,79323W,12,6.75,13085,2025-12-01 07:45\n"
+    "489434,79323W,12,6.75,13085,2025-12-01 07:45\n"  # an exact duplicate line
+    "489435,22350,0,2.55,13085,2025-12-01 07:46\n"  # the order's only line has quantity 0
+    "489436,22349,4,3.75,13086,2025-12-02 09:00\n"
+    "489437,21232,6,1.25,13086,2026-07-01 10:00\n"  # after as_of: set aside with its order
+)
+LINES_MAPPING = (
+    "tables:\n"
+    "  order_items:\n"
+    "    file: lines.csv\n"
+    "    columns: {order_id: Invoice, product_id: StockCode, quantity: Quantity,\n"
+    "              unit_price: Price, customer_id: Customer ID, ordered_at: InvoiceDate}\n"
+)
+
+
+def _line_export(tmp_path):
+    source = tmp_path / "retail"
+    source.mkdir()
+    (source / "lines.csv").write_text(LINES_CSV)
+    (source / "mapping.yml").write_text(LINES_MAPPING)
+    return source
+
+
+def test_clean_amounts_of_a_line_level_export_come_from_clean_lines(tmp_path):
+    source = _line_export(tmp_path)
+    settings = _settings(tmp_path)
+    result = run_audit(source, AS_OF, settings=settings, now=NOW)
+    clean = pd.read_parquet(settings.clean_dir / "orders.parquet").set_index("order_id")
+    lines = pd.read_parquet(settings.clean_dir / "order_items.parquet")
+    value = lines["quantity"] * lines["unit_price"]
+    by_order = value.groupby(lines["order_id"]).sum().round(2)
+    # 83.4 + 81 + 81 + 81 = 326.4 with every line; the duplicate 81 is quarantined
+    assert clean.loc["489434", "amount"] == pytest.approx(245.4)
+    assert by_order["489434"] == pytest.approx(245.4)
+    assert (clean["amount"] == by_order.reindex(clean.index)).all(), "clean = Σ clean lines"
+    assert _failing(result, "orders", "amount_mismatch") == 0
+    q = result.quarantine["orders"].set_index("order_id")
+    assert q.loc["489435", "rule"] == "lines_quarantined"
+    repairs = {r.action: r.rows for r in result.repairs if r.column == "amount"}
+    assert repairs == {"recomputed from the order's clean lines (a line was quarantined)": 1}
+    revenue = result.summary()["revenue"]
+    assert revenue["raw"] == pytest.approx(326.4 + 15.0 + 7.5)  # + 489436 and 489437
+    assert revenue["clean"] == pytest.approx(245.4 + 15.0)
+    assert revenue["quarantined_lines"] == pytest.approx(81.0)
+    assert revenue["quarantined_orders"] == 0  # 489435 has amount 0: no revenue
+    assert revenue["after_as_of"] == pytest.approx(7.5)
+    assert revenue["reconciled"] is True
+    after = pd.read_parquet(settings.data_dir / "interim" / "after_as_of" / "order_items.parquet")
+    assert after["order_id"].tolist() == ["489437"], "a set-aside order's lines go with it"
+    parts = report.revenue_reconciliation(result).set_index("part")["revenue"]
+    assert parts["orders as loaded"] == pytest.approx(parts.drop("orders as loaded").sum())
+
+
+def test_given_order_amounts_are_kept_and_compared_with_clean_lines():
+    data = _messy()
+    data["order_items"] = data["order_items"].assign(
+        order_id=["o1", "o1", "o2", "o5", "o6", "o9", "o7", "o4"],
+        quantity=[1.0, 1.0, 2.0, -1.0, 1.0, 1.0, 0.0, 2.0],
+        unit_price=[10.0, 10.0, 10.0, 15.0, 1.0, 1.0, 3.0, 6.0],
+    )
+    result = audit_tables(data, AS_OF, now=NOW)
+    clean = result.clean["orders"].set_index("order_id")
+    assert clean.loc["o1", "amount"] == 10.0, "an orders table's own amount is kept"
+    mismatch = {
+        f.reason_array()[i].split(" but")[0]: f.reason_array()[i]
+        for f in result.findings
+        if f.rule == "amount_mismatch"
+        for i in range(len(f.rows))
+    }
+    # o1: the exact duplicate line is quarantined, so its clean line (10) matches amount 10
+    assert "amount 10" not in mismatch
+    # o2: amount 20 and one clean line 2 x 10; o4: 12 against 2 x 6 -> both match
+    assert _failing(result, "orders", "amount_mismatch") == 0
+    assert not any(r.column == "amount" and "recomputed" in r.action for r in result.repairs)
+
+
+def test_non_finite_numbers_are_quarantined_and_never_clean(tmp_path):
+    orders = (
+        "order_id,customer_id,ordered_at,amount\n"
+        "o1,c1,2024-01-01,inf\n"
+        "o2,c1,2024-01-02,-Infinity\n"
+        "o3,c1,2024-01-03,NaN\n"
+        "o4,c1,2024-01-04,12.5\n"
+    )
+    (tmp_path / "orders.csv").write_text(orders)
+    (tmp_path / "order_items.csv").write_text(
+        "order_id,product_id,quantity,unit_price\no4,p1,inf,2.5\no4,p2,1,12.5\n"
+    )
+    data = load_tables(tmp_path)
+    result = audit_tables(data, AS_OF, now=NOW)
+    q = result.quarantine["orders"].set_index("order_id")
+    assert q.loc["o1", "rule"] == "non_finite" and q.loc["o1", "reason"] == (
+        "amount inf is not a finite number"
+    )
+    assert q.loc["o2", "reason"] == "amount -inf is not a finite number"
+    assert q.loc["o3", "rule"] == "missing_required"  # NaN is a blank
+    lines = result.quarantine["order_items"]
+    assert lines["rule"].tolist() == ["non_finite"]
+    for table, frame in result.clean.items():
+        numbers = frame.select_dtypes("number")
+        assert np.isfinite(numbers.to_numpy(dtype=float)).all(), table
+    problems = validate_tables(data, AS_OF, now=NOW).set_index(["table", "rule", "column"])
+    assert problems.loc[("orders", "non_finite", "amount"), "failing_rows"] == 2
+    assert problems.loc[("order_items", "non_finite", "quantity"), "failing_rows"] == 1
+
+
+def test_rows_after_as_of_are_set_aside_not_quarantined():
+    data = _messy()
+    as_of = parse_as_of("2024-06-01")  # o2, o4 and o5 are later
+    result = audit_tables(data, as_of, now=NOW)
+    summary = result.summary()
+    orders = summary["tables"]["orders"]
+    assert orders["rows_after_as_of"] == 3
+    assert orders["rows_in"] == orders["rows_clean"] + orders["rows_quarantined"] + 3
+    assert set(result.after_as_of["orders"]["order_id"]) == {"o2", "o4", "o5"}
+    q = result.quarantine["orders"]
+    future = q.loc[q["rule"].str.contains("future_timestamp"), "order_id"]
+    assert set(future) == {"o6"}, "only the order after the run date is in the future"
+    assert set(result.after_as_of["order_items"]["order_id"]) == {"o2", "o4", "o5"}
+    assert set(result.after_as_of["experiment_assignments"]["customer_id"]) == {"C1", "C2"}
+    rules = result.rules().set_index(["table", "rule"])
+    assert rules.loc[("orders", "after_as_of"), "severity"] == "info"
+    assert rules.loc[("orders", "after_as_of"), "failing_rows"] == 3
+    card = result.scorecard().set_index("table")
+    # 5 audited orders: o3, o6 and the copy of o1 quarantined, o7 flagged, o1 passes
+    assert card.loc["orders", "quality_score"] == 20.0
+
+
+def test_future_means_after_the_extract_date_or_the_run_date():
+    from workbench.audit.timeline import data_end, day_counts, future_limit, source_end
+
+    days = pd.date_range("2026-01-01", "2026-06-29", freq="D", tz="UTC")
+    times = pd.Series(days.repeat(10))
+    late = pd.Series(pd.to_datetime(["2026-08-15", "2027-03-01"], utc=True))
+    counts = day_counts(pd.concat([times, late], ignore_index=True))
+    assert data_end(counts) == pd.Timestamp("2026-06-29", tz="UTC")
+    now = pd.Timestamp("2026-12-03 09:00", tz="UTC")
+    end = source_end([counts])
+    assert future_limit(end, now=now) == pd.Timestamp("2026-06-30", tz="UTC")
+    # no gap of 28 days: the data's own last day; the run date caps it
+    assert data_end(day_counts(times)) == pd.Timestamp("2026-06-29", tz="UTC")
+    early = pd.Timestamp("2026-03-01", tz="UTC")
+    assert future_limit(end, now=early) == early
+    extracted = pd.Timestamp("2026-09-01", tz="UTC")
+    assert future_limit(end, now=now, extracted_at=extracted) == pd.Timestamp(
+        "2026-09-02", tz="UTC"
+    )
+    # a tail of more than 1 % of the rows after the gap is data, not clock errors
+    busy = pd.concat([times, pd.Series([pd.Timestamp("2026-09-01", tz="UTC")] * 100)])
+    assert data_end(day_counts(busy)) == pd.Timestamp("2026-09-01", tz="UTC")
+    # a sparse table's new activity stays valid while another table goes on
+    sparse = day_counts(pd.concat([times.iloc[:900], late.iloc[:1]], ignore_index=True))
+    assert data_end(sparse) < pd.Timestamp("2026-08-15", tz="UTC")
+    assert source_end([sparse, day_counts(busy)]) == pd.Timestamp("2026-09-01", tz="UTC")
+    with pytest.raises(ValueError, match="extracted_at: expected a date such as 2026-06-30"):
+        AuditConfig(extracted_at="yesterday")
+
+
+def test_demo_with_a_past_as_of_keeps_its_quality_score(small_demo_dir):
+    """A backtest: rows between a past as_of and the data's end are set aside, so the
+    quality score and the quarantine are those of the audited rows only."""
+    data = load_tables(small_demo_dir)
+    faults = pd.read_parquet(small_demo_dir / "_truth" / "faults.parquet")
+    past = parse_as_of("2026-03-31")
+    result = audit_tables(data, past, now=NOW)
+    end = audit_tables(data, AS_OF, now=NOW)
+    for table in ("orders", "email_events", "web_events"):
+        planted = int(((faults["table"] == table) & (faults["fault"] == "future_timestamp")).sum())
+        assert _failing(result, table, "future_timestamp") == planted, table
+        column = "ordered_at" if table == "orders" else "occurred_at"
+        later = data[table][column]
+        expected = int(((later >= past) & (later < AS_OF)).sum())
+        assert result.summary()["tables"][table]["rows_after_as_of"] == expected, table
+        assert (result.after_as_of[table][column] >= past).all()
+        quarantined = result.quarantine[table][column]
+        assert not ((quarantined >= past) & (quarantined < AS_OF)).any(), table
+    past_card = result.scorecard().set_index("table")["quality_score"]
+    end_card = end.scorecard().set_index("table")["quality_score"]
+    assert (abs(past_card - end_card) < 1.0).all(), (past_card, end_card)
+    assert result.summary()["reconciled"] and result.summary()["revenue"]["reconciled"]
 
 
 # --------------------------------------------------------------------------- the stage's parameters and entry point
@@ -582,7 +774,7 @@ def test_audit_params_validate_and_build_the_config():
     notebook = {"as_of": AS_OF_TEXT, "data_dir": "", "engine": "spark", "robust_z": 4.0}
     assert build_params(AuditParams, notebook) == AuditParams(engine="spark", robust_z=4.0)
     with pytest.raises(
-        ValueError, match="AuditParams: engine must be one of duckdb, spark, got 'polars'"
+        ValueError, match="AuditParams: engine must be one of duckdb, spark, pandas, got 'polars'"
     ):
         AuditParams(engine="polars")
     with pytest.raises(
@@ -594,7 +786,10 @@ def test_audit_params_validate_and_build_the_config():
         AuditParams(max_customers_in_memory=0)
 
 
-def test_stage_entry_runs_the_pandas_audit_for_duckdb(tmp_path):
+_SAME = ["table", "rule", "severity", "column", "status", "failing_rows"]
+
+
+def test_stage_entry_runs_every_rule_on_duckdb_by_default(tmp_path):
     source = tmp_path / "raw"
     source.mkdir()
     for name, frame in _messy().items():
@@ -602,16 +797,29 @@ def test_stage_entry_runs_the_pandas_audit_for_duckdb(tmp_path):
     settings = _settings(tmp_path)
     params = AuditParams(duplicate_threshold=0.9, engine_output=str(tmp_path / "engine"))
     stamp = catalog.Stamp("audit", AS_OF, catalog.fingerprint(source), run_id="run-1")
-    result = audit.run(source, AS_OF, params, settings=settings, stamp=stamp)
+    result = audit.run(source, AS_OF, params, settings=settings, stamp=stamp, now=NOW)
     assert result.config.duplicate_threshold == 0.9
     assert params.output_folder(settings) == str(settings.interim_dir)
     assert result.written["clean/orders"] == str(settings.clean_dir / "orders.parquet")
-    assert catalog.read_folder_stamp(settings.clean_dir).run_id == "run-1", "the stage's stamp"
-    assert not (tmp_path / "engine").exists(), "engine_output is for the engine only"
-    skipped = result.rules().query("status == 'skipped'")["note"].fillna("")
-    assert not skipped.str.contains("not run on the engine").any(), "every rule ran"
-    whole = audit_tables(load_tables(source), AS_OF, params.config)
-    pd.testing.assert_frame_equal(result.rules(), whole.rules())
+    for entry in ("clean", "quarantine", "after_as_of"):
+        folder = catalog.location(settings, entry)
+        assert catalog.read_folder_stamp(folder).run_id == "run-1", f"the stage's stamp: {entry}"
+    assert catalog.stamp_of_file(catalog.location(settings, "merge_map")).run_id == "run-1"
+    assert not (tmp_path / "engine").exists(), "engine_output is for Spark only"
+    assert not (settings.interim_dir / ".audit-work").exists(), "the scratch database is gone"
+    notes = result.rules()["note"].fillna("")
+    assert not notes.str.contains("not run on the engine").any(), "every rule ran"
+    whole = audit_tables(load_tables(source), AS_OF, params.config, now=NOW)
+    pd.testing.assert_frame_equal(result.rules()[_SAME], whole.rules()[_SAME])
+    pd.testing.assert_frame_equal(result.scorecard(), whole.scorecard())
+    assert result.summary()["revenue"] == whole.summary()["revenue"]
+    for table in whole.tables:
+        clean = pd.read_parquet(settings.clean_dir / f"{table}.parquet")
+        assert len(clean) == len(whole.clean[table]), table
+        assert set(clean.columns) == set(whole.clean[table].columns), table
+    in_memory = audit.run(source, AS_OF, AuditParams(engine="pandas"), settings=settings,
+                          stamp=stamp, now=NOW)  # fmt: skip
+    pd.testing.assert_frame_equal(in_memory.rules()[_SAME], whole.rules()[_SAME])
 
 
 # --------------------------------------------------------------------------- demo ground truth

@@ -67,9 +67,13 @@ from workbench.loading import (
     TRUE_VALUES,
     LoadedData,
     LoadError,
+    Repair,
+    check_inside,
+    duplicate_names,
     file_digest,
     find_table_files,
     load_tables,
+    outside_allowed,
 )
 from workbench.schema import TABLES, table_spec
 
@@ -78,6 +82,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CanonicalTables",
+    "already_canonical",
     "open_tables",
     "canonical_view",
     "canonical_parquet_problems",
@@ -118,6 +123,15 @@ class CanonicalTables:
         What was derived or defaulted while opening the source.
     normalised : bool
         Opened with ``normalise=True`` (raw values read as the loader reads them).
+    repairs : list of Repair
+        The loader's counted repairs when the tables came through it (CSV, mapping,
+        DuckDB file).
+    derived : dict of str to str
+        Tables the loader derived, and the table each came from (``orders`` from
+        ``order_items`` for a line-level export).
+    reworked : dict of str to frozenset
+        ``normalise=True``: per table, the columns whose raw values the engine rewrites
+        (the others were found canonical already and are read as they are).
     """
 
     con: BaseBackend
@@ -127,6 +141,9 @@ class CanonicalTables:
     kind: str
     notes: list[str] = field(default_factory=list)
     normalised: bool = False
+    repairs: list[Repair] = field(default_factory=list)
+    derived: dict[str, str] = field(default_factory=dict)
+    reworked: dict[str, frozenset[str]] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -246,6 +263,7 @@ def open_tables(
     con = con if con is not None else connect("duckdb")
     if isinstance(source, str | Path):
         folder = Path(source).expanduser()
+        _refuse_unsafe(folder, wanted)
         problems = _raw_parquet_problems(folder) if normalise else (
             canonical_parquet_problems(folder, wanted)
         )  # fmt: skip
@@ -257,7 +275,14 @@ def open_tables(
                  "raw" if normalise else "canonical", "; ".join(problems))  # fmt: skip
         source = load_tables(folder, tables=list(wanted))
     if isinstance(source, LoadedData):
-        return _open_frames(dict(source.tables), con, source.source, wanted, normalise)
+        inputs = _open_frames(dict(source.tables), con, source.source, wanted, normalise)
+        inputs.repairs = list(source.repairs)
+        inputs.derived = {
+            name: info.format.removeprefix("derived from ")
+            for name, info in source.sources.items()
+            if info.format.startswith("derived from ") and name in inputs.tables
+        }
+        return inputs
     if isinstance(source, Mapping):
         return _open_frames(dict(source), con, "pandas frames", wanted, normalise)
     raise TypeError(
@@ -343,6 +368,33 @@ def _arrow_matches(arrow: pa.DataType, expected: str) -> bool:
     return pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_null(arrow)
 
 
+def _refuse_unsafe(folder: Path, wanted: tuple[str, ...]) -> None:
+    """What the loader refuses, refused before the engine reads a folder itself: a table
+    file (or part folder) that resolves outside ``folder`` (unless allowed, see
+    :func:`workbench.loading.outside_allowed`) and a Parquet header repeating a name."""
+    if not folder.is_dir():
+        return
+    allowed = outside_allowed(False, {})
+    for table in wanted:
+        path = folder / f"{table}.parquet"
+        if not path.exists():
+            continue
+        check_inside(path, folder, allowed=allowed, what=f"table {table!r}")
+        files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+        for file in files[:1]:  # the parts of one table share a schema
+            try:
+                names = pq.read_schema(file).names
+            except (OSError, pa.ArrowException):
+                continue  # unreadable: reported where the table is read
+            repeated = duplicate_names(names)
+            if repeated:
+                raise LoadError(
+                    f"{path.name} (table {table!r}): column name(s) "
+                    f"{', '.join(map(repr, repeated))} appear more than once in the header; "
+                    "rename or drop the repeated column(s) so each name is read once"
+                )
+
+
 def _raw_parquet_problems(folder: Path) -> list[str]:
     """Why the engine cannot read ``folder`` as raw tables (empty list: it can): every
     table file must be Parquet (a file or a folder of parts) and no mapping file present."""
@@ -400,16 +452,22 @@ def _assemble(
     con = con if con is not None else given["orders"]._find_backend()
     tables: dict[str, ibis.Table] = {}
     provided: dict[str, frozenset[str]] = {}
+    reworked: dict[str, frozenset[str]] = {}
     for table in wanted:
         if table not in given:
             continue
         if normalise:
-            tables[table], provided[table] = canonical_view(given[table], table, where=source)
+            ready = already_canonical(given[table], table, con)
+            tables[table], provided[table] = canonical_view(
+                given[table], table, where=source, ready=ready
+            )
+            reworked[table] = frozenset(c for c in provided[table] if c not in ready)
         else:
             if not checked:
                 _check_table(given[table], table, source)
             tables[table], provided[table] = _canonical(given[table], table)
-    inputs = CanonicalTables(con, tables, provided, source, kind, normalised=normalise)
+    inputs = CanonicalTables(con, tables, provided, source, kind, normalised=normalise,
+                             reworked=reworked)  # fmt: skip
     _finish(inputs, wanted)
     log.info("canonical tables: %s on %s (%s)", source, con.name, ", ".join(inputs.tables))
     return inputs
@@ -492,8 +550,62 @@ def _canonical(raw: ibis.Table, table: str) -> tuple[ibis.Table, frozenset[str]]
     return raw.select(**exprs), frozenset(provided)
 
 
+def already_canonical(raw: ibis.Table, table: str, con: BaseBackend) -> frozenset[str]:
+    """The columns of ``raw`` whose values are canonical as they are (one scan): text
+    without surrounding blanks or empty values, ids also without blank-like values or an
+    integral ``.0``, statuses and event types within the allowed values, floats without
+    NaN, integers and flags. :func:`canonical_view` reads them as they are — rewriting
+    every value costs far more than finding that nothing needs it."""
+    spec = table_spec(table)
+    schema = raw.schema()
+    blanks = ibis.literal(list(BLANK_IDS), type=dt.Array(dt.String()))
+    checks: dict[str, ibis.Value] = {}
+    for col in spec.columns:
+        if col not in raw.columns:
+            continue
+        value, kind = raw[col], schema[col]
+        if col in spec.timestamp_columns and kind.is_timestamp():
+            checks[col] = ibis.literal(0)  # read as they are either way
+            continue
+        if kind.is_null() or col in spec.timestamp_columns:
+            continue
+        if kind.is_string() and (col in spec.id_columns or col not in spec.numeric_columns):
+            if col in spec.boolean_columns:
+                continue  # yes/no text: always rewritten
+            odd = (value != value.strip()) | (value == "")
+            if col in spec.id_columns:
+                odd = odd | blanks.contains(value) | value.endswith(".0")
+            allowed = _allowed(table, col)
+            if allowed:
+                odd = odd | ~value.isin(allowed)
+            checks[col] = (value.notnull() & odd).sum()
+        elif kind.is_floating() and col in spec.numeric_columns:
+            checks[col] = value.isnan().sum()
+        elif (kind.is_integer() and col in spec.numeric_columns) or (
+            kind.is_boolean() and col in spec.boolean_columns
+        ):
+            checks[col] = ibis.literal(0)  # read as they are
+    if not checks:
+        return frozenset()
+    row = con.execute(raw.aggregate(**checks)).iloc[0]
+    return frozenset(c for c in checks if int(0 if pd.isna(row[c]) else row[c]) == 0)
+
+
+def _allowed(table: str, column: str) -> list[str]:
+    schema = table_spec(table).model.to_schema()
+    for check in schema.columns[column].checks:
+        allowed = check.statistics.get("allowed_values")
+        if allowed is not None:
+            return list(allowed)
+    return []
+
+
 def canonical_view(
-    raw: ibis.Table, table: str, *, where: str = "source"
+    raw: ibis.Table,
+    table: str,
+    *,
+    where: str = "source",
+    ready: frozenset[str] = frozenset(),
 ) -> tuple[ibis.Table, frozenset[str]]:
     """``raw`` with the canonical columns of ``table`` as the loader would give them.
 
@@ -501,7 +613,8 @@ def canonical_view(
     trimmed, empty missing; status and event types: synonyms normalised (a boolean
     ``_synonym_<column>`` marks the rows changed, for the repair count); numbers as
     float; flags from yes/no text; an absent ``status`` is ``completed``; other absent
-    columns are typed nulls. Timestamps must already be timestamps.
+    columns are typed nulls. Timestamps must already be timestamps. Columns in ``ready``
+    (:func:`already_canonical`) are read as they are.
 
     Returns
     -------
@@ -526,7 +639,13 @@ def canonical_view(
             continue
         provided.append(col)
         value, kind = raw[col], schema[col]
-        if kind.is_null():
+        if col in ready and col in spec.timestamp_columns:
+            exprs[col] = value
+        elif col in ready:
+            exprs[col] = value if kind == ibis_type(dtype) else value.cast(ibis_type(dtype))
+            if SYNONYMS.get((table, col)):
+                exprs[f"_synonym_{col}"] = ibis.literal(False)
+        elif kind.is_null():
             exprs[col] = ibis.null(ibis_type(dtype))
         elif col in spec.id_columns:
             exprs[col] = _id_value(value, kind)
@@ -538,9 +657,10 @@ def canonical_view(
                 )
             exprs[col] = value
         elif col in spec.numeric_columns:
-            exprs[col] = (
+            number = (
                 value.cast("float64") if kind.is_numeric() else value.strip().try_cast("float64")
             )
+            exprs[col] = ibis.ifelse(number.isnan(), ibis.null(dt.Float64()), number)  # NaN: blank
         elif col in spec.boolean_columns:
             exprs[col] = value if kind.is_boolean() else _bool_value(value.cast("string"))
         else:
@@ -549,8 +669,10 @@ def canonical_view(
             if synonyms:
                 text = exprs[col]
                 key = text.lower().re_replace(r"[\s\-]+", "_")
-                exprs[col] = key.substitute(synonyms, else_=text)
-                exprs[f"_synonym_{col}"] = (exprs[col] != text).fill_null(False)
+                # one map look-up (a CASE over every synonym would repeat the key per branch)
+                target = ibis.map(synonyms).get(key)
+                exprs[col] = target.fill_null(text)
+                exprs[f"_synonym_{col}"] = (target.notnull() & (target != text)).fill_null(False)
     return raw.select(**exprs), frozenset(provided)
 
 
@@ -563,8 +685,15 @@ def _id_value(value: ibis.Value, kind: dt.DataType) -> ibis.StringValue:
     if kind.is_integer():
         return value.cast("string")
     text = value.cast("string").strip() if not kind.is_string() else value.strip()
-    text = ibis.ifelse(text.re_search(r"^-?[0-9]+\.0$"), text.substr(0, text.length() - 2), text)
-    return ibis.ifelse(text.isin(BLANK_IDS), ibis.null(dt.String()), text)
+    # the pattern only for the few values ending in ".0" (a regex on every id is slow);
+    # stripping ".0" from digits never makes a blank, so the blank test can come first
+    integral = ibis.ifelse(
+        text.re_search(r"^-?[0-9]+\.0$"), text.substr(0, text.length() - 2), text
+    )
+    fixed = ibis.ifelse(text.endswith(".0"), integral, text)
+    # a list look-up evaluates `text` once (IN (...) repeats it per value on DuckDB)
+    blank = ibis.literal(list(BLANK_IDS), type=dt.Array(dt.String())).contains(text)
+    return ibis.ifelse(blank, ibis.null(dt.String()), fixed)
 
 
 def _bool_value(value: ibis.StringValue) -> ibis.BooleanValue:

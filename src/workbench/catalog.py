@@ -116,6 +116,8 @@ ENTRIES: dict[str, Entry] = {
               "validated, deduplicated canonical tables, one <table>.parquet each"),
         Entry("quarantine", "audit", "interim/quarantine", "folder",
               "rows that broke an error rule, with rule, severity and reason"),
+        Entry("after_as_of", "audit", "interim/after_as_of", "folder",
+              "rows at or after as_of (valid, not yet audited), set aside for later runs"),
         Entry("merge_map", "audit", "interim/merge_map.parquet", "table",
               "duplicate customer ids and the id each was merged into"),
         Entry("customer_features", "features", "processed/customer_features.parquet", "table",

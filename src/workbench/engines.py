@@ -216,6 +216,8 @@ def connect(
     packages: Sequence[str] | None = None,
     app_name: str = "workbench",
     session: Any = None,
+    database: str | Path | None = None,
+    memory_limit: str | None = None,
 ) -> BaseBackend:
     """An Ibis connection on ``engine`` for the audit scans and the feature build.
 
@@ -237,6 +239,12 @@ def connect(
     session : pyspark.sql.SparkSession, optional
         An existing session to use as it is (e.g. the ``spark`` of a Databricks or
         cluster notebook); :func:`close` then leaves it running.
+    database : str or Path, optional
+        DuckDB only: a database file instead of memory, so that tables an audit keeps
+        between its steps live on disk and memory stays bounded (its folder also holds
+        DuckDB's spill files).
+    memory_limit : str, optional
+        DuckDB only: ``SET memory_limit`` (``"2GB"``); beyond it DuckDB spills to disk.
 
     Returns
     -------
@@ -252,8 +260,13 @@ def connect(
     if name == "duckdb":
         if master or conf or packages or session is not None:
             log.info("engine duckdb: Spark settings (master, conf, packages) are ignored")
-        con = ibis.duckdb.connect()
+        con = ibis.duckdb.connect() if database is None else ibis.duckdb.connect(str(database))
         con.raw_sql("SET enable_progress_bar = false")
+        if database is not None:
+            spill = Path(database).with_suffix(".tmp")
+            con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
+        if memory_limit:
+            con.raw_sql(f"SET memory_limit = '{memory_limit}'")
         return con
     if name != "spark":
         raise EngineError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench import display
 from workbench.loading import LoadedData
 from workbench.schema import TABLES
 
@@ -26,6 +27,9 @@ __all__ = [
     "completed_order_values",
     "order_value_summary",
     "overview_summary",
+    "coverage_display",
+    "repairs_table",
+    "headline",
 ]
 
 
@@ -89,6 +93,24 @@ def table_coverage(data: LoadedData, as_of: pd.Timestamp) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def coverage_display(coverage: pd.DataFrame) -> pd.DataFrame:
+    """:func:`table_coverage` for reading: present tables only, dates as ``YYYY-MM-DD``."""
+    shown = coverage[coverage["present"]].drop(columns="present").copy()
+    for column in ("first", "last"):
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: None if pd.isna(v) else f"{v:%Y-%m-%d}")
+    return shown.reset_index(drop=True)
+
+
+def repairs_table(data: LoadedData) -> pd.DataFrame:
+    """The loader's counted repairs: table, column, what was done, rows."""
+    return pd.DataFrame(
+        [{"table": r.table, "column": r.column, "action": r.action, "rows": r.rows}
+         for r in data.repairs],
+        columns=["table", "column", "action", "rows"],
+    )  # fmt: skip
 
 
 def monthly_orders(
@@ -193,9 +215,12 @@ def overview_summary(data: LoadedData, as_of: pd.Timestamp) -> dict[str, Any]:
         for row in coverage.itertuples()
         if row.present
     }
+    later = coverage.get("rows_at_or_after_as_of")
     return {
         "as_of": str(as_of.date()),
         "tables": tables,
+        "rows": int(coverage["rows"].sum()),
+        "rows_at_or_after_as_of": 0 if later is None else int(later.fillna(0).sum()),
         "tables_present": int(coverage["present"].sum()),
         "customers": int(data["customers"]["customer_id"].nunique()),
         "orders": int(len(before)),
@@ -206,3 +231,26 @@ def overview_summary(data: LoadedData, as_of: pd.Timestamp) -> dict[str, Any]:
         ),
         "activity": activity_shares(data, as_of),
     }
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The stage's headline (:class:`workbench.display.Headline` as a dict) from
+    ``overview.json``'s content: rows, the orders' date coverage, customers, orders and
+    completed revenue before ``as_of``; ``warning`` when rows are dated at or after it."""
+    orders = (summary.get("tables") or {}).get("orders") or {}
+    coverage = f"{orders.get('first') or '–'} – {orders.get('last') or '–'}"
+    later = int(summary.get("rows_at_or_after_as_of") or 0)
+    sentence = (
+        f"{display.fmt_int(summary.get('rows'))} rows in {summary.get('tables_present')} "
+        f"table(s); orders from {coverage} ({summary.get('months_of_history')} months before "
+        f"as_of), {display.fmt_int(summary.get('customers'))} customers."
+        + (f" {display.fmt_int(later)} rows are dated on or after as_of." if later else "")
+    )
+    items = [
+        display.HeadlineItem("rows", summary.get("rows"), "int"),
+        display.HeadlineItem("orders dated", coverage, "text"),
+        display.HeadlineItem("customers", summary.get("customers"), "int"),
+        display.HeadlineItem("orders before as_of", summary.get("orders"), "int"),
+        display.HeadlineItem("completed revenue", summary.get("completed_revenue"), "money"),
+    ]
+    return display.Headline(sentence, items, "warning" if later else "ok").as_dict()

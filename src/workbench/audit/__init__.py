@@ -3,11 +3,14 @@
 The audit tells the user what is wrong with their data, repairs only what it can repair
 safely (ids that differ only by case, cancellation invoices without a status, duplicate
 customer accounts), and hands clean tables to the later stages without losing a row:
-every input row is either in ``data/interim/clean/<table>.parquet`` or in
-``data/interim/quarantine/<table>.parquet`` with the rule it broke and a readable reason.
+every input row is in ``data/interim/clean/<table>.parquet``, in
+``data/interim/quarantine/<table>.parquet`` with the rule it broke and a readable reason,
+or — dated at or after ``as_of`` — set aside in ``data/interim/after_as_of/``.
 
 The stage's entry point is :func:`run` (:mod:`workbench.audit.entry`) with
-:class:`AuditParams`: the pandas audit in this process, or the audit on an engine.
+:class:`AuditParams`: on DuckDB by default (every rule as queries, memory bounded), on
+pandas frames in memory, or on Spark. Rows at or after ``as_of`` are set aside in
+``data/interim/after_as_of/`` (not audited); :func:`headline` is the stage's headline.
 
 * :mod:`workbench.audit.params` — :class:`AuditParams` (the stage's parameters) and
   :class:`AuditConfig` (the rules' thresholds);
@@ -16,6 +19,10 @@ The stage's entry point is :func:`run` (:mod:`workbench.audit.entry`) with
 * :mod:`workbench.audit.checks` — the vectorised checks behind the rules;
 * :mod:`workbench.audit.duplicates` — normalised e-mails, blocking, rapidfuzz scores,
   clusters and the merge map (survivor: earliest ``signup_at``, then smallest id);
+* :mod:`workbench.audit.timeline` — rows before, after ``as_of`` (set aside) and in the
+  future (the data's extract date);
+* :mod:`workbench.audit.money` — non-finite numbers, amounts from clean lines, revenue
+  reconciled;
 * :mod:`workbench.audit.auditor` — the pandas audit's rules, table by table;
 * :mod:`workbench.audit.outputs` — quarantine, clean rows, counts and examples per table;
 * :mod:`workbench.audit.core` — :func:`audit_tables`, :func:`validate_tables` and
@@ -24,7 +31,9 @@ The stage's entry point is :func:`run` (:mod:`workbench.audit.entry`) with
 * :mod:`workbench.audit.result` — :class:`AuditResult`, :class:`AuditError`,
   :func:`mask_email`;
 * :mod:`workbench.audit.scans` — the scans as Ibis expressions (:func:`run_scans`);
-* :mod:`workbench.audit.engine` — the audit on an engine (:func:`audit_on_engine`);
+* :mod:`workbench.audit.engine_rules` — the same rules as Ibis expressions;
+* :mod:`workbench.audit.engine` — the audit on an engine (:func:`audit_on_engine`: DuckDB,
+  the stage's default, or Spark);
 * :mod:`workbench.audit.report` — the scorecard, figures and the "fix at the source" list.
 
 Examples
@@ -45,13 +54,15 @@ from workbench.audit.duplicates import (
 )
 from workbench.audit.engine import NOT_ON_ENGINE, audit_on_engine
 from workbench.audit.entry import run
-from workbench.audit.params import AuditConfig, AuditParams
+from workbench.audit.headline import headline
+from workbench.audit.params import AUDIT_ENGINES, AuditConfig, AuditParams
 from workbench.audit.result import AuditError, AuditResult, mask_email
 from workbench.audit.rules import RULES, Finding, Rule, rule_table
 from workbench.audit.scans import ScanResult, run_scans
 from workbench.audit.writer import MERGE_MAP_FILE, write_audit
 
 __all__ = [
+    "AUDIT_ENGINES",
     "MERGE_MAP_FILE",
     "NOT_ON_ENGINE",
     "RULES",
@@ -67,6 +78,7 @@ __all__ = [
     "audit_tables",
     "duplicate_metrics",
     "find_duplicates",
+    "headline",
     "mask_email",
     "normalise_email",
     "outlier_thresholds",

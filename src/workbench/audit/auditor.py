@@ -5,13 +5,17 @@ are in :mod:`workbench.audit.checks`) and the repaired columns (ids matched igno
 statuses relabelled, customers re-pointed to the survivor of a merge). Order of work, so
 that every rule sees what it needs:
 
-1. per table: pandera schema (types, required columns, allowed values), exact
-   duplicate rows and repeated keys, missing optional values;
+0. per table with a time column: rows at or after ``as_of`` that are not in the future
+   are set aside (:mod:`workbench.audit.timeline`; lines follow their order) — the
+   rules below see only the rest;
+1. per table: pandera schema (types, required columns, allowed values), non-finite
+   numbers, exact duplicate rows and repeated keys, missing optional values;
 2. customers: e-mail syntax, implausible dates, then the duplicate-customer search on
    the rows without errors (:mod:`workbench.audit.duplicates`);
 3. references (ids repaired when they differ from an existing id only by case or
-   blanks), timestamps at or after ``as_of`` and before the customer's sign-up,
-   amounts, lines, outliers, experiment assignments.
+   blanks), timestamps in the future and before the customer's sign-up, lines, then
+   amounts (recomputed from clean lines when the orders were derived from them:
+   :mod:`workbench.audit.money`), outliers, experiment assignments.
 
 Rows are addressed by position; every look-up across tables goes through integer codes
 (a row's position among the parent table's ids), so a large table is never joined.
@@ -37,13 +41,23 @@ from workbench.audit.checks import (
     check_outliers,
     check_schema,
     index_of,
+    is_member,
     outlier_thresholds,
     resolve_ids,
 )
 from workbench.audit.duplicates import DuplicateResult, find_duplicates
+from workbench.audit.money import check_non_finite
 from workbench.audit.params import AuditConfig
 from workbench.audit.result import AuditError
 from workbench.audit.rules import Finding
+from workbench.audit.timeline import (
+    TIME_COLUMNS,
+    day_counts,
+    future_limit,
+    parse_extracted_at,
+    source_end,
+    time_column,
+)
 from workbench.loading import LoadedData, Repair
 from workbench.schema import REQUIRED_TABLES, TABLES, TIMESTAMP_DTYPE, table_spec
 
@@ -107,18 +121,34 @@ class Auditor:
         as_of: pd.Timestamp,
         config: AuditConfig,
         errors_only: bool,
+        *,
+        now: pd.Timestamp | None = None,
+        derived_orders: bool = False,
+        other_days: dict[str, pd.Series] | None = None,
     ) -> None:
         self.tables = tables
         self.as_of = as_of
         self.config = config
         self.errors_only = errors_only
+        self.now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        self.extracted_at = parse_extracted_at(config.extracted_at)
+        self.derived_orders = derived_orders  # amounts are Σ of every line (line-level export)
+        # the future limit: the run date, or the day after the source's extract date, estimated
+        # from the days of every time column (``other_days``: of tables audited later)
+        days = {t: day_counts(tables[t][c]) for t, c in TIME_COLUMNS.items() if t in tables}
+        days.update(other_days or {})
+        self.limit = future_limit(source_end(days.values()), now=self.now,
+                                  extracted_at=self.extracted_at)  # fmt: skip
+        self.limits = {t: self.limit for t in days}  # table -> its future limit
+        self.after: dict[str, pd.DataFrame] = {}  # table -> rows set aside after as_of
+        self.raw_amount = pd.Series(dtype="float64")  # orders' amount as loaded
         self.findings: dict[str, list[Finding]] = {t: [] for t in tables}
         self.repaired: dict[str, dict[str, pd.Series]] = {t: {} for t in tables}
         self.repairs: list[Repair] = []
         self.duplicates: DuplicateResult | None = None
         self.freshness: list[dict] = []
         self.amount_limits: dict[str, float] = {}
-        self.amount_eligible = np.zeros(len(tables["orders"]), dtype=bool)
+        self.amount_eligible = np.zeros(0, dtype=bool)
         self.ids: dict[str, pd.Index] = {}  # parent table -> its unique key values
         self.codes: dict[tuple[str, str], np.ndarray] = {}  # (table, column) -> parent position
         self.survivor: np.ndarray | None = None  # customer position -> surviving position
@@ -203,6 +233,8 @@ class Auditor:
         """Every rule on the tables other stages' rules depend on (all but the events)."""
         core = [t for t in self.tables if t not in EVENT_TABLES]
         for table in core:
+            self.set_aside(table)
+        for table in core:
             self.basic(table)
         self.customers()
         self.orders()
@@ -215,6 +247,7 @@ class Auditor:
 
     def run_events(self, table: str) -> None:
         """Every rule on one event table (needs only the customers and products ids)."""
+        self.set_aside(table)
         self.basic(table)
         self.events(table)
         self.freshness_of(table)
@@ -224,6 +257,32 @@ class Auditor:
         self.tables[table] = checked_table(table, frame)
         self.findings[table] = []
         self.repaired[table] = {}
+
+    def set_aside(self, table: str) -> None:
+        """Move the rows at or after ``as_of`` that are not in the future to
+        :attr:`after` (lines: those of a set-aside order); the rules see the rest."""
+        frame = self.tables[table]
+        column = time_column(table)
+        if table == "order_items" and "orders" in self.after:
+            later = pd.Index(self.after["orders"]["order_id"].dropna().unique())
+            now = pd.Index(self.tables["orders"]["order_id"].dropna().unique())
+            after = is_member(frame["order_id"], later) & ~is_member(frame["order_id"], now)
+            column = "order_id"
+        elif table in ("orders", "email_events", "web_events", "experiment_assignments"):
+            times = frame[column]
+            limit = self.limit
+            self.limits[table] = limit
+            after = ((times >= self.as_of) & (times < limit)).fillna(False).to_numpy()
+        else:
+            return
+        self.after[table] = frame.loc[after].reset_index(drop=True)
+        if after.any():
+            self.tables[table] = frame.loc[~after].reset_index(drop=True)
+        what = "the line's order is" if table == "order_items" else f"{column} is"
+        self.add(
+            Finding(table, "after_as_of", column=column, count=int(after.sum()),
+                    note=f"{what} on or after as_of {self.as_of.date()}: set aside, not audited")
+        )  # fmt: skip
 
     def freshness_of(self, table: str) -> None:
         if self.errors_only:
@@ -243,6 +302,8 @@ class Auditor:
                 f"{table}: the table does not match its canonical schema: {schema.note}"
             )
         self.add(findings)
+        if table_spec(table).numeric_columns:
+            self.add(check_non_finite(table, frame))
         self.add(
             check_duplicates(table, frame, key=() if table == "experiment_assignments" else None)
         )
@@ -253,7 +314,7 @@ class Auditor:
         customers = self.tables["customers"]
         if not self.errors_only:
             self.add(check_emails(customers))
-            self.add(check_customer_dates(customers, self.as_of))
+            self.add(check_customer_dates(customers, self.as_of, self.limit))
         if self.config.find_duplicates:
             self.find_duplicates()
 
@@ -311,11 +372,27 @@ class Auditor:
 
     def orders(self) -> None:
         orders = self.tables["orders"]
+        self.raw_amount = orders["amount"]
         self.resolve("orders", "customer_id", "customers")
-        self.add(check_future("orders", orders, "ordered_at", self.as_of))
+        self.add(check_future("orders", orders, "ordered_at", self.limit))
         if not self.errors_only:
             self.add(self._before_signup("orders", "ordered_at"))
-        status, findings = check_order_amounts(orders)
+        # the status the line rules see; :meth:`money` settles it on the final amounts
+        self.repaired["orders"]["status"] = check_order_amounts(orders)[0]
+        self.repoint("orders")
+        if "order_items" not in self.tables:
+            self.money(None)
+
+    def money(self, lines: pd.DataFrame | None) -> None:
+        """Final amounts (from the clean lines when the orders were derived from them),
+        then the amount rules: negative (relabelled cancelled), zero, cancellations, amount
+        against the clean lines, outliers. ``lines``: per order row ``total`` (Σ of its
+        clean lines), ``clean`` (it has a clean line) and ``any`` (it has a line)."""
+        orders = self.tables["orders"]
+        final = orders
+        if lines is not None and self.derived_orders:
+            final = self._recompute(orders, lines)
+        status, findings = check_order_amounts(final)
         self.repaired["orders"]["status"] = status
         relabelled = sum(f.failing_rows for f in findings if f.rule == "negative_amount")
         if relabelled:
@@ -327,20 +404,45 @@ class Auditor:
                     relabelled,
                 )
             )
-        self.add(findings if not self.errors_only else [])
-        self.repoint("orders")
-        if not self.errors_only:
-            eligible = ~self.mask("orders")
-            self.amount_eligible = eligible & (orders["amount"] > 0).fillna(False).to_numpy()
-            limits = outlier_thresholds(
-                orders["amount"][self.amount_eligible],
-                iqr_k=self.config.iqr_k,
-                z_max=self.config.robust_z,
-                min_ratio=self.config.outlier_min_ratio,
-            )
-            self.amount_limits = limits
-            self.amounts = orders["amount"][self.amount_eligible].reset_index(drop=True)
-            self.add(check_outliers("orders", orders, "amount", eligible, limits, prefix="amount"))
+        if self.errors_only:
+            return
+        self.add(findings)
+        if lines is not None:
+            total = lines["total"].where(lines["clean"].to_numpy())
+            self.add(check_amount_vs_lines(final, total))
+        eligible = ~self.mask("orders")
+        amount = final["amount"]
+        self.amount_eligible = eligible & (amount > 0).fillna(False).to_numpy()
+        limits = outlier_thresholds(
+            amount[self.amount_eligible],
+            iqr_k=self.config.iqr_k,
+            z_max=self.config.robust_z,
+            min_ratio=self.config.outlier_min_ratio,
+        )
+        self.amount_limits = limits
+        self.amounts = amount[self.amount_eligible].reset_index(drop=True)
+        self.add(check_outliers("orders", final, "amount", eligible, limits, prefix="amount"))
+
+    def _recompute(self, orders: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+        """Orders derived from lines: the amount of an order with clean lines becomes Σ of
+        them (a counted repair); one whose every line was quarantined is quarantined."""
+        clean = lines["clean"].to_numpy(dtype=bool)
+        amount = orders["amount"].to_numpy(dtype=float, na_value=np.nan)
+        recomputed = np.where(clean, np.round(lines["total"].to_numpy(dtype=float), 2), amount)
+        changed = clean & ~np.isclose(recomputed, amount, rtol=0, atol=0.005, equal_nan=True)
+        if changed.any():
+            self.repaired["orders"]["amount"] = pd.Series(recomputed, index=orders.index)
+            self.repairs.append(
+                Repair("orders", "amount",
+                       "recomputed from the order's clean lines (a line was quarantined)",
+                       int(changed.sum()))
+            )  # fmt: skip
+        none = lines["any"].to_numpy(dtype=bool) & ~clean & ~self.mask("orders")
+        self.add(
+            Finding("orders", "lines_quarantined", np.flatnonzero(none).astype(np.int64),
+                    "every line of the order was quarantined (see order_items)", column="amount")
+        )  # fmt: skip
+        return orders.assign(amount=recomputed)
 
     def _before_signup(self, table: str, column: str) -> Finding:
         grace = pd.Timedelta(hours=self.config.signup_grace_hours)
@@ -410,13 +512,23 @@ class Auditor:
                     "order_items", items, "quantity", eligible, limits, prefix="quantity"
                 )
             )
-            value = (items["quantity"] * items["unit_price"]).to_numpy(dtype=float)
-            valid = known & ~np.isnan(value)
-            totals = np.bincount(line_order[valid], weights=value[valid], minlength=len(order_ids))
-            has = np.bincount(line_order[known], minlength=len(order_ids)) > 0
-            per_order = np.where(has, totals, np.nan)
-            line_total = np.where(order_codes >= 0, per_order[np.maximum(order_codes, 0)], np.nan)
-            self.add(check_amount_vs_lines(orders, pd.Series(line_total)))
+        # Σ quantity × unit_price of each order's clean lines (quarantined lines add nothing)
+        clean = known & ~self.mask("order_items")
+        value = (items["quantity"] * items["unit_price"]).to_numpy(dtype=float, na_value=np.nan)
+        totals = np.bincount(line_order[clean], weights=value[clean], minlength=len(order_ids))
+        has_clean = np.bincount(line_order[clean], minlength=len(order_ids)) > 0
+        has_any = np.bincount(line_order[known], minlength=len(order_ids)) > 0
+        row = np.maximum(order_codes, 0)
+        mapped = order_codes >= 0
+        self.money(
+            pd.DataFrame(
+                {
+                    "total": np.where(mapped, totals[row], 0.0),
+                    "clean": mapped & has_clean[row],
+                    "any": mapped & has_any[row],
+                }
+            )
+        )
 
     def events(self, table: str) -> None:
         frame = self.tables[table]
@@ -430,7 +542,7 @@ class Auditor:
                         table, "unknown_product", column="product_id", skipped="no products table"
                     )
                 )
-        self.add(check_future(table, frame, "occurred_at", self.as_of))
+        self.add(check_future(table, frame, "occurred_at", self.limit))
         if not self.errors_only:
             self.add(self._before_signup(table, "occurred_at"))
         self.repoint(table)
@@ -439,7 +551,7 @@ class Auditor:
         table = "experiment_assignments"
         frame = self.tables[table]
         self.resolve(table, "customer_id", "customers")
-        self.add(check_future(table, frame, "assigned_at", self.as_of))
+        self.add(check_future(table, frame, "assigned_at", self.limit))
         if not self.errors_only:
             self.add(self._before_signup(table, "assigned_at"))
         self.repoint(table)

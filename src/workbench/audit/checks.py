@@ -338,25 +338,28 @@ def check_emails(customers: pd.DataFrame) -> list[Finding]:
     ]
 
 
-def check_customer_dates(customers: pd.DataFrame, as_of: pd.Timestamp) -> list[Finding]:
-    """``future_signup`` and ``implausible_birth_date`` (warnings)."""
+def check_customer_dates(
+    customers: pd.DataFrame, as_of: pd.Timestamp, limit: pd.Timestamp | None = None
+) -> list[Finding]:
+    """``future_signup`` (signup_at at or after ``limit``, the table's future limit, see
+    :mod:`workbench.audit.timeline`; default ``as_of``) and ``implausible_birth_date``
+    (warnings)."""
     findings = []
+    limit = as_of if limit is None else limit
     signup = customers.get("signup_at")
     if signup is None or signup.isna().all():
         findings.append(
             _skip("customers", "future_signup", "customers.signup_at is empty", "signup_at")
         )
     else:
-        future = (signup >= as_of).fillna(False).to_numpy()
+        future = (signup >= limit).fillna(False).to_numpy()
         findings.append(
             _found(
                 "customers",
                 "future_signup",
                 future,
                 lambda rows: (
-                    "signup_at "
-                    + _fmt_ts(signup.iloc[rows])
-                    + f" is on or after as_of {as_of.date()} (in the future for this run)"
+                    "signup_at " + _fmt_ts(signup.iloc[rows]) + _in_future(limit)
                 ).to_numpy(),
                 column="signup_at",
             )
@@ -465,19 +468,21 @@ def resolve_ids(
 # --------------------------------------------------------------------------- time
 
 
-def check_future(table: str, frame: pd.DataFrame, column: str, as_of: pd.Timestamp) -> Finding:
-    """``future_timestamp`` (error): ``column`` at or after ``as_of``."""
+def _in_future(limit: pd.Timestamp) -> str:
+    return f" is in the future of the data (on or after {limit:%Y-%m-%d %H:%M} UTC)"
+
+
+def check_future(table: str, frame: pd.DataFrame, column: str, limit: pd.Timestamp) -> Finding:
+    """``future_timestamp`` (error): ``column`` at or after ``limit``, the table's future
+    limit (the run date, or the day after the data's extract date: see
+    :mod:`workbench.audit.timeline`)."""
     times = frame[column]
-    future = (times >= as_of).fillna(False).to_numpy()
+    future = (times >= limit).fillna(False).to_numpy()
     return _found(
         table,
         "future_timestamp",
         future,
-        lambda rows: (
-            f"{column} "
-            + _fmt_ts(times.iloc[rows])
-            + f" is on or after as_of {as_of.date()} (in the future for this run)"
-        ).to_numpy(),
+        lambda rows: (f"{column} " + _fmt_ts(times.iloc[rows]) + _in_future(limit)).to_numpy(),
         column=column,
     )
 

@@ -8,7 +8,9 @@ only the schema and error-level rules (the ``workbench validate`` command).
 The rules run table by table in :class:`~workbench.audit.auditor.Auditor`; what is kept of
 each table (quarantine, clean rows, examples) is built by
 :class:`~workbench.audit.outputs.AuditOutputs`; :mod:`workbench.audit.writer` writes it.
-Nothing is lost: for every table ``rows_in == rows_clean + rows_quarantined``.
+Nothing is lost: for every table ``rows_in == rows_clean + rows_quarantined +
+rows_after_as_of`` (rows at or after ``as_of`` are set aside, see
+:mod:`workbench.audit.timeline`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from workbench.audit.auditor import EVENT_TABLES, Auditor, input_tables
 from workbench.audit.outputs import AuditOutputs, release_memory
 from workbench.audit.params import AuditConfig
 from workbench.audit.result import AuditResult
+from workbench.audit.timeline import TIME_COLUMNS, day_counts
 from workbench.audit.writer import Writer, default_stamp
 from workbench.loading import LoadedData, load_tables
 from workbench.schema import TABLES
@@ -39,6 +42,7 @@ def audit_tables(
     *,
     errors_only: bool = False,
     build_clean: bool = True,
+    now: pd.Timestamp | None = None,
 ) -> AuditResult:
     """Audit the canonical tables as of ``as_of`` (pure: the inputs are not modified).
 
@@ -48,8 +52,8 @@ def audit_tables(
         Canonical tables (as :func:`workbench.loading.load_tables` returns them);
         ``customers`` and ``orders`` are required, the others optional.
     as_of : pandas.Timestamp
-        The run's cut-off (UTC midnight, :func:`workbench.schema.parse_as_of`);
-        timestamps at or after it are in the future.
+        The run's cut-off (UTC midnight, :func:`workbench.schema.parse_as_of`); rows at or
+        after it are set aside, not audited (unless in the future: errors).
     config : AuditConfig, optional
         Thresholds and switches (defaults: :class:`AuditConfig`).
     errors_only : bool, default False
@@ -57,6 +61,8 @@ def audit_tables(
     build_clean : bool, default True
         Build the clean tables now (``result.clean``); with False they are built one at a
         time by :meth:`AuditResult.clean_table` / :func:`write_audit` (large sources).
+    now : pandas.Timestamp, optional
+        The run date (default: now); timestamps after it are in the future.
 
     Returns
     -------
@@ -79,7 +85,8 @@ def audit_tables(
     if errors_only and config.find_duplicates:
         config = AuditConfig(**{**asdict(config), "find_duplicates": False})
     tables, loader_repairs = input_tables(data)
-    auditor = Auditor(tables, as_of, config, errors_only)
+    auditor = Auditor(tables, as_of, config, errors_only, now=now,
+                      derived_orders=derived_orders(data))  # fmt: skip
     auditor.run()
     outputs = AuditOutputs(auditor)
     for table in tables:
@@ -90,6 +97,30 @@ def audit_tables(
     return outputs.result(
         loader_repairs, clean=clean, builder=builder, sources=sources, started=started
     )
+
+
+def _event_days(
+    source: str | Path, mapping: str | Path | dict | None, allow_outside: bool
+) -> dict[str, pd.Series]:
+    """Rows per day of each event table (they are audited last, one at a time, but their
+    days count for the source's extract date: :mod:`workbench.audit.timeline`)."""
+    days = {}
+    for table in EVENT_TABLES:
+        part = load_tables(source, mapping=mapping, tables=[table], derive=False,
+                           allow_outside=allow_outside)  # fmt: skip
+        if table in part.tables:
+            days[table] = day_counts(part.tables[table][TIME_COLUMNS[table]])
+        del part
+        release_memory()
+    return days
+
+
+def derived_orders(data: LoadedData | dict) -> bool:
+    """True when the loader derived the orders from order lines (their amounts are the sum
+    of every line, so the audit recomputes them from the clean lines)."""
+    if not isinstance(data, LoadedData) or "orders" not in data.sources:
+        return False
+    return data.sources["orders"].format.startswith("derived from order_items")
 
 
 def _sources(data: LoadedData | dict) -> dict[str, dict]:
@@ -103,7 +134,11 @@ def _sources(data: LoadedData | dict) -> dict[str, dict]:
 
 
 def validate_tables(
-    data: LoadedData | dict[str, pd.DataFrame], as_of: pd.Timestamp
+    data: LoadedData | dict[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    *,
+    now: pd.Timestamp | None = None,
+    config: AuditConfig | None = None,
 ) -> pd.DataFrame:
     """The schema and error-level rules only: one row per failing (table, rule, column).
 
@@ -111,7 +146,7 @@ def validate_tables(
     reason). Empty when every error-level rule passes. The duplicate-customer search is
     not run (it merges, it does not reject).
     """
-    result = audit_tables(data, as_of, errors_only=True)
+    result = audit_tables(data, as_of, config, errors_only=True, now=now)
     rows = []
     for f in result.findings:
         if f.severity == "error" and f.status == "failed":
@@ -137,6 +172,8 @@ def run_audit(
     config: AuditConfig | None = None,
     keep_clean: bool = False,
     stamp: catalog.Stamp | None = None,
+    now: pd.Timestamp | None = None,
+    allow_outside: bool = False,
 ) -> AuditResult:
     """Load a source, audit it and write the outputs, holding as little as possible.
 
@@ -162,6 +199,11 @@ def run_audit(
         Also keep every clean table in ``result.clean`` (small sources only).
     stamp : catalog.Stamp, optional
         The stamp of the outputs (a stage passes its own); default: made from ``source``.
+    now : pandas.Timestamp, optional
+        The run date (default: now); timestamps after it are in the future.
+    allow_outside : bool, default False
+        Let the loader read files outside the source folder (see
+        :func:`workbench.loading.load_tables`).
 
     Returns
     -------
@@ -172,13 +214,16 @@ def run_audit(
     config = config or AuditConfig()
     settings = settings or get_settings()
     core = [t for t in TABLES if t not in EVENT_TABLES]
-    data = load_tables(source, mapping=mapping, tables=core)
+    data = load_tables(source, mapping=mapping, tables=core, allow_outside=allow_outside)
     repairs = list(data.repairs)
     sources = _sources(data)
+    derived = derived_orders(data)
     tables, _ = input_tables(data)
     del data
     release_memory()  # the loader's temporaries
-    auditor = Auditor(tables, as_of, config, errors_only=False)
+    later = _event_days(source, mapping, allow_outside)
+    auditor = Auditor(tables, as_of, config, errors_only=False, now=now, derived_orders=derived,
+                      other_days=later)  # fmt: skip
     auditor.signup()  # these stay cached for the event tables once the core is released
     for parent in ("customers", "products"):
         if parent in tables:
@@ -193,7 +238,8 @@ def run_audit(
         if keep_clean:
             clean[table] = outputs.clean_rows(table)
         pieces = [clean[table]] if keep_clean else outputs.clean_chunks(table)
-        writer.table(table, pieces, outputs.kept[table]["quarantine"])
+        kept = outputs.kept[table]
+        writer.table(table, pieces, kept["quarantine"], kept["after"])
         outputs.release(table)
 
     for table in list(tables):
@@ -202,7 +248,9 @@ def run_audit(
     auditor.ids.pop("orders", None)  # the event tables need customers and products only
     release_memory()
     for table in EVENT_TABLES:
-        part = load_tables(source, mapping=mapping, tables=[table], derive=False)
+        part = load_tables(
+            source, mapping=mapping, tables=[table], derive=False, allow_outside=allow_outside
+        )
         if table not in part.tables:
             continue
         repairs += part.repairs

@@ -1,5 +1,6 @@
 """What the pandas audit keeps of each table once its rules ran: :class:`AuditOutputs`.
 
+Rows set aside after ``as_of`` are kept as they are (:mod:`workbench.audit.timeline`).
 Rows with an error go to the quarantine (once, with every rule and reason joined by
 ``"; "``), the others to the clean table with the repaired columns and a boolean column
 per warning (:attr:`workbench.audit.rules.Rule.flag`); counts, blanks and a few examples
@@ -20,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from workbench.audit.auditor import Auditor
+from workbench.audit.money import Revenue, revenue_of
 from workbench.audit.result import AuditResult, mask_email
 from workbench.audit.rules import RULES
 from workbench.loading import Repair
@@ -47,6 +49,7 @@ class AuditOutputs:
     def __init__(self, auditor: Auditor) -> None:
         self.auditor = auditor
         self.kept: dict[str, dict[str, Any]] = {}  # per finalised table
+        self.revenue: Revenue | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -111,13 +114,19 @@ class AuditOutputs:
         errors = self.auditor.mask(table)
         warnings = self.auditor.mask(table, ("warning",))
         quarantine = self.quarantine_rows(table)
+        after = self.auditor.after.get(table)
+        n_after = 0 if after is None else len(after)
+        if table == "orders":
+            self.revenue = self._revenue(frame, errors, after)
         self.kept[table] = {
             "quarantine": quarantine,
+            "after": after,
             "rows": {
                 "table": table,
-                "rows_in": len(frame),
+                "rows_in": len(frame) + n_after,
                 "rows_clean": int((~errors).sum()),
                 "rows_quarantined": len(quarantine),
+                "rows_after_as_of": n_after,
                 "rows_flagged": int((warnings & ~errors).sum()),
                 "rows_passing": int((~errors & ~warnings).sum()),
             },
@@ -125,10 +134,29 @@ class AuditOutputs:
             "examples": self.examples(table),
         }
 
+    def _revenue(
+        self, frame: pd.DataFrame, errors: np.ndarray, after: pd.DataFrame | None
+    ) -> Revenue:
+        """Where the orders' revenue went (see :class:`workbench.audit.money.Revenue`)."""
+        loaded = revenue_of(self.auditor.raw_amount, frame["status"])
+        final = frame.assign(**self.auditor.repaired["orders"])
+        clean = revenue_of(final["amount"], final["status"])
+        later = 0.0 if after is None else float(revenue_of(after["amount"], after["status"]).sum())
+        return Revenue(
+            raw=float(loaded.sum()) + later,
+            clean=float(clean[~errors].sum()),
+            quarantined_orders=float(loaded[errors].sum()),
+            quarantined_lines=float((loaded[~errors] - clean[~errors]).sum()),
+            after_as_of=later,
+        )
+
     def release(self, table: str) -> None:
         """Drop a finalised table and everything derived from it (large sources)."""
         self.auditor.tables[table] = self.auditor.tables[table].iloc[0:0]
         self.auditor.repaired[table] = {}
+        self.auditor.after.pop(table, None)
+        if table in self.kept:
+            self.kept[table]["after"] = None  # written
         for key in [k for k in self.auditor.codes if k[0] == table]:
             del self.auditor.codes[key]
         release_memory()
@@ -182,6 +210,9 @@ class AuditOutputs:
             findings=findings,
             clean=clean,
             quarantine={t: self.kept[t]["quarantine"] for t in order},
+            after_as_of={
+                t: self.kept[t]["after"] for t in order if self.kept[t]["after"] is not None
+            },
             rows=pd.DataFrame([self.kept[t]["rows"] for t in order]),
             duplicates=self.auditor.duplicates,
             repairs=repairs + self.auditor.repairs,
@@ -197,6 +228,8 @@ class AuditOutputs:
                 ignore_index=True,
             ),
             sources=sources,
+            revenue=self.revenue,
+            future_limits=dict(self.auditor.limits),
             _builder=builder,
         )
         result.seconds = time.perf_counter() - started

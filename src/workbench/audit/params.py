@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from workbench.audit.timeline import parse_extracted_at
 from workbench.engines import ENGINES
 from workbench.settings import Settings
 
-__all__ = ["AuditConfig", "AuditParams", "MAX_CUSTOMERS_IN_MEMORY"]
+__all__ = ["AUDIT_ENGINES", "AuditConfig", "AuditParams", "MAX_CUSTOMERS_IN_MEMORY"]
+
+#: Where the audit can run: the engines of :mod:`workbench.engines`, or pandas in memory.
+AUDIT_ENGINES = (*ENGINES, "pandas")
 
 #: Customers (one row each) brought into pandas for the duplicate search on an engine, at
 #: most; beyond it the search is skipped and the rule says so.
@@ -44,6 +48,9 @@ class AuditConfig:
         Search for duplicate customers (off for ``workbench validate``).
     random_state : int
         Seed of the random customer pairs that measure chance agreement.
+    extracted_at : str
+        The date the data was exported (``2026-07-01``): timestamps after that day are in
+        the future (errors). "" estimates it per table (:mod:`workbench.audit.timeline`).
     """
 
     duplicate_threshold: float = 0.8
@@ -55,8 +62,12 @@ class AuditConfig:
     signup_grace_hours: float = 0.0
     find_duplicates: bool = True
     random_state: int = 0
+    extracted_at: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.extracted_at, str):
+            raise ValueError(f"extracted_at: expected a date text, got {self.extracted_at!r}")
+        parse_extracted_at(self.extracted_at)
         checks = {
             "duplicate_threshold": 0 < self.duplicate_threshold <= 1,
             "max_block_size": self.max_block_size >= 2,
@@ -90,9 +101,12 @@ class AuditParams:
     Attributes
     ----------
     engine : str
-        ``duckdb``: the full audit in this process (pandas), written to the data tree's
-        ``interim/``; ``spark``: the audit on Spark (:func:`workbench.audit.audit_on_engine`),
-        written by the engine.
+        ``duckdb`` (default): every rule as DuckDB queries in this process
+        (:func:`workbench.audit.audit_on_engine` on a DuckDB database file, so memory stays
+        bounded), written to the data tree's ``interim/``; ``pandas``: the same rules on
+        pandas frames in memory (:func:`workbench.audit.run_audit`: small data, or to
+        compare), written there too; ``spark``: the audit on Spark, written by the engine
+        to ``engine_output``.
     spark_master : str
         Spark master URL; "" means ``$WORKBENCH_SPARK_MASTER`` or ``local[2]``.
     source_uri : str
@@ -112,7 +126,7 @@ class AuditParams:
     >>> AuditParams(engine="polars")
     Traceback (most recent call last):
     ...
-    ValueError: AuditParams: engine must be one of duckdb, spark, got 'polars'
+    ValueError: AuditParams: engine must be one of duckdb, spark, pandas, got 'polars'
     """
 
     duplicate_threshold: float = 0.8
@@ -123,6 +137,7 @@ class AuditParams:
     freshness_days: int = 30
     signup_grace_hours: float = 0.0
     random_state: int = 0
+    extracted_at: str = ""
     engine: str = "duckdb"
     spark_master: str = ""
     source_uri: str = ""
@@ -130,9 +145,10 @@ class AuditParams:
     max_customers_in_memory: int = MAX_CUSTOMERS_IN_MEMORY
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
+        if self.engine not in AUDIT_ENGINES:
             raise ValueError(
-                f"AuditParams: engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
+                f"AuditParams: engine must be one of {', '.join(AUDIT_ENGINES)}, "
+                f"got {self.engine!r}"
             )
         for name in ("spark_master", "source_uri", "engine_output"):
             value = getattr(self, name)
@@ -160,12 +176,13 @@ class AuditParams:
             freshness_days=self.freshness_days,
             signup_grace_hours=self.signup_grace_hours,
             random_state=self.random_state,
+            extracted_at=self.extracted_at,
         )
 
     @property
     def on_engine(self) -> bool:
-        """True when the audit runs on an engine other than this process (Spark)."""
-        return self.engine != "duckdb"
+        """True when the audit runs on an engine outside this process (Spark)."""
+        return self.engine not in ("duckdb", "pandas")
 
     def output_folder(self, settings: Settings) -> str:
         """Where the clean tables and the quarantine go: the data tree's ``interim/``

@@ -13,13 +13,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench import plots
+from workbench import display, plots
 from workbench.audit.duplicates import duplicate_metrics
 from workbench.audit.result import AuditResult
 from workbench.audit.rules import RULES
 
 __all__ = [
+    "set_aside",
+    "amount_limits_table",
     "reconciliation",
+    "revenue_reconciliation",
     "scorecard_figure",
     "rules_figure",
     "missingness_matrix",
@@ -40,11 +43,54 @@ _PROFILE_TABLES = ("customers", "orders")  # ... of these tables (elsewhere blan
 _CONSEQUENCES = ("order_quarantined",)
 
 
+def set_aside(result: AuditResult) -> pd.DataFrame:
+    """Per table with rows at or after ``as_of``: how many were set aside (not audited,
+    written to ``after_as_of/``) and their share of the table's rows."""
+    card = result.scorecard()
+    later = card[card["rows_after_as_of"] > 0][["table", "rows_in", "rows_after_as_of"]].copy()
+    later["share"] = later["rows_after_as_of"] / later["rows_in"].clip(lower=1)
+    return later.reset_index(drop=True)
+
+
+def amount_limits_table(result: AuditResult) -> pd.DataFrame:
+    """The outlier limits of order amounts (median, IQR fences, robust z limits)."""
+    names = {"median": "median", "iqr_low": "IQR fence, low", "iqr_high": "IQR fence, high",
+             "z_low": "robust z, low", "z_high": "robust z, high"}  # fmt: skip
+    return pd.DataFrame(
+        {"limit": [names.get(k, k) for k in result.amount_limits],
+         "amount": list(result.amount_limits.values())}
+    )  # fmt: skip
+
+
 def reconciliation(result: AuditResult) -> pd.DataFrame:
-    """Per table: ``rows_in``, ``rows_clean``, ``rows_quarantined`` and whether they add up."""
-    rows = result.rows[["table", "rows_in", "rows_clean", "rows_quarantined"]].copy()
-    rows["reconciled"] = rows["rows_in"] == rows["rows_clean"] + rows["rows_quarantined"]
+    """Per table: ``rows_in``, ``rows_clean``, ``rows_quarantined``, ``rows_after_as_of``
+    (set aside, not audited) and whether they add up."""
+    rows = result.scorecard()[
+        ["table", "rows_in", "rows_clean", "rows_quarantined", "rows_after_as_of"]
+    ].copy()
+    parts = rows["rows_clean"] + rows["rows_quarantined"] + rows["rows_after_as_of"]
+    rows["reconciled"] = rows["rows_in"] == parts
     return rows
+
+
+def revenue_reconciliation(result: AuditResult) -> pd.DataFrame:
+    """Revenue of the orders as loaded and where it went: one row per part (clean,
+    quarantined orders, quarantined lines of clean orders, set aside after ``as_of``) and
+    the check that they add up to the loaded revenue (empty without a revenue figure)."""
+    revenue = result.revenue
+    columns = ["part", "revenue", "share"]
+    if revenue is None:
+        return pd.DataFrame(columns=columns)
+    parts = {
+        "clean orders": revenue.clean,
+        "quarantined orders": revenue.quarantined_orders,
+        "quarantined lines of clean orders": revenue.quarantined_lines,
+        "set aside after as_of": revenue.after_as_of,
+        "orders as loaded": revenue.raw,
+    }
+    frame = pd.DataFrame({"part": list(parts), "revenue": list(parts.values())})
+    frame["share"] = frame["revenue"] / revenue.raw if revenue.raw else np.nan
+    return frame
 
 
 def scorecard_figure(result: AuditResult) -> go.Figure:
@@ -253,14 +299,14 @@ def fix_at_source(result: AuditResult) -> list[str]:
     lines = []
     for row in failed.itertuples():
         rule = RULES[row.rule]
-        column = f" `{row.column}`" if isinstance(row.column, str) else ""
+        column = f" `{display.md_text(row.column)}`" if isinstance(row.column, str) else ""
         if row.failing_rows:
             share = row.failing_rows / max(int(rows_in.get(row.table, 0)), 1)
             what = f"{row.failing_rows:,} rows ({share:.1%}): {rule.description}"
             if row.rule == "duplicate_customer":
                 what += "; their orders and events now belong to the surviving id"
         else:
-            what = f"{rule.description} ({row.note})"
+            what = f"{rule.description} ({display.md_text(row.note)})"
         lines.append(
             f"**{row.table}**{column} — {what} [`{row.rule}`, {row.severity}, "
             f"{outcome[row.severity] if row.failing_rows else 'table level'}]. "

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.audit.duplicates import DuplicateResult
+from workbench.audit.money import Revenue
 from workbench.audit.params import AuditConfig
 from workbench.audit.rules import Finding
 from workbench.loading import Repair
@@ -46,7 +47,8 @@ class AuditResult:
         customers, flag columns) and the quarantined rows (their original columns plus
         ``rule, severity, reason``). ``clean`` stays empty for ``run_audit(keep_clean=False)``.
     rows : pandas.DataFrame
-        Per table: ``rows_in, rows_clean, rows_quarantined, rows_flagged, rows_passing``.
+        Per table: ``rows_in, rows_clean, rows_quarantined, rows_after_as_of, rows_flagged,
+        rows_passing`` (rows in = clean + quarantined + set aside after ``as_of``).
     duplicates : DuplicateResult or None
         The duplicate-customer search (None when it did not run).
     repairs : list of Repair
@@ -63,6 +65,14 @@ class AuditResult:
         A few failing rows per rule: ids, masked e-mail, reason (no names, no raw e-mails).
     seconds : float
         Wall time of the audit.
+    after_as_of : dict of str -> pandas.DataFrame
+        Rows set aside at or after ``as_of`` (not audited; written to ``after_as_of/``);
+        empty for the audit on an engine, which writes them directly.
+    revenue : Revenue or None
+        Revenue of the orders as loaded and where it went (clean, quarantined, after
+        ``as_of``).
+    future_limits : dict of str -> pandas.Timestamp
+        Per table: timestamps at or after it are in the future (``future_timestamp``).
     """
 
     as_of: pd.Timestamp
@@ -81,6 +91,9 @@ class AuditResult:
     seconds: float = 0.0
     written: dict[str, str] = field(default_factory=dict)
     sources: dict[str, dict] = field(default_factory=dict)
+    after_as_of: dict[str, pd.DataFrame] = field(default_factory=dict)
+    revenue: Revenue | None = None
+    future_limits: dict[str, pd.Timestamp] = field(default_factory=dict)
     _builder: Any = field(default=None, repr=False)
 
     def clean_table(self, table: str) -> pd.DataFrame:
@@ -140,20 +153,25 @@ class AuditResult:
         return frame.drop(columns=["_sev", "_table"]).reset_index(drop=True)
 
     def scorecard(self) -> pd.DataFrame:
-        """Per table: rows in/clean/quarantined/flagged, failing rules and the quality score.
+        """Per table: rows in/clean/quarantined/after as_of/flagged, failing rules and the
+        quality score.
 
-        ``quality_score`` = 100 × share of input rows that pass every error and warning
-        rule (info rules, such as missing optional values, do not count).
+        ``quality_score`` = 100 × share of the audited rows (input rows less those set aside
+        after ``as_of``) that pass every error and warning rule (info rules, such as missing
+        optional values, do not count).
         """
         rules = self.rules()
         failed = rules[rules["status"] == "failed"]
         errors = failed[failed["severity"] == "error"].groupby("table").size()
         warnings = failed[failed["severity"] == "warning"].groupby("table").size()
         card = self.rows.copy()
+        if "rows_after_as_of" not in card:
+            card.insert(4, "rows_after_as_of", 0)
         card["error_rules_failed"] = card["table"].map(errors).fillna(0).astype(int)
         card["warning_rules_failed"] = card["table"].map(warnings).fillna(0).astype(int)
+        audited = card["rows_in"] - card["rows_after_as_of"]
         card["quality_score"] = np.where(
-            card["rows_in"] > 0, 100.0 * card["rows_passing"] / card["rows_in"].clip(lower=1), 100.0
+            audited > 0, 100.0 * card["rows_passing"] / audited.clip(lower=1), 100.0
         ).round(2)
         return card
 
@@ -165,6 +183,7 @@ class AuditResult:
                 "rows_in": int(row.rows_in),
                 "rows_clean": int(row.rows_clean),
                 "rows_quarantined": int(row.rows_quarantined),
+                "rows_after_as_of": int(row.rows_after_as_of),
                 "rows_flagged": int(row.rows_flagged),
                 "quality_score": float(row.quality_score),
             }
@@ -198,10 +217,18 @@ class AuditResult:
             "quality_score": round(float(card["quality_score"].mean()), 2) if len(card) else None,
             "rows_in": int(card["rows_in"].sum()),
             "rows_quarantined": int(card["rows_quarantined"].sum()),
+            "rows_after_as_of": int(card["rows_after_as_of"].sum()),
             "error_rules_failed": int(len(errors)),
             "reconciled": bool(
-                (card["rows_in"] == card["rows_clean"] + card["rows_quarantined"]).all()
+                (
+                    card["rows_in"]
+                    == card["rows_clean"] + card["rows_quarantined"] + card["rows_after_as_of"]
+                ).all()
             ),
+            "revenue": None if self.revenue is None else self.revenue.as_dict(),
+            "future_limits": {
+                t: limit.isoformat() for t, limit in sorted(self.future_limits.items())
+            },
             "amount_limits": {
                 k: round(v, 2) for k, v in self.amount_limits.items() if np.isfinite(v)
             },

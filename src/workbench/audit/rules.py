@@ -7,7 +7,9 @@ Every rule has a name, a severity and a plain-language fix (see :data:`RULES`):
 * **warning** — the row stays in the clean table with a boolean flag column
   (``is_outlier_amount`` …) and counts against the table's quality score;
 * **info** — counted and reported (missing optional values, cancellations) but neither
-  quarantined nor counted against the quality score.
+  quarantined nor counted against the quality score. ``after_as_of`` is one of them: rows
+  at or after the run's cut-off are set aside, not audited (see
+  :mod:`workbench.audit.timeline`).
 
 A check (:mod:`workbench.audit.checks`) returns :class:`Finding` objects: the positions
 of the failing rows and a reason per row.
@@ -80,8 +82,15 @@ RULES: dict[str, Rule] = {
              "export the full product catalogue, discontinued products included"),
         Rule("order_quarantined", "error", "line of an order that was quarantined",
              "fix the order itself (see the orders rules)"),
-        Rule("future_timestamp", "error", "timestamp at or after the run's as_of",
+        Rule("non_finite", "error", "a number that is not finite (inf, -inf) in a numeric column",
+             "export finite numbers; infinity usually comes from a division by zero or an "
+             "overflow upstream"),
+        Rule("future_timestamp", "error",
+             "timestamp after the data's extract date or the run date (in the future)",
              "check clocks and time zones of the system that writes these timestamps"),
+        Rule("lines_quarantined", "error",
+             "order derived from order lines whose every line was quarantined",
+             "fix the order's lines (see the order_items rules)"),
         Rule("negative_quantity", "error", "negative quantity on a line of a completed order",
              "record returns as returns (status) instead of negative lines of a sale"),
         Rule("zero_quantity", "error", "order line with quantity 0",
@@ -93,7 +102,8 @@ RULES: dict[str, Rule] = {
              "assign each customer (and each person's accounts) to one variant only"),
         Rule("invalid_email", "warning", "e-mail address that is not syntactically valid",
              "validate e-mail addresses in the sign-up form", "is_invalid_email"),
-        Rule("future_signup", "warning", "signup_at at or after the run's as_of",
+        Rule("future_signup", "warning",
+             "signup_at after the data's extract date or the run date (in the future)",
              "check the time zone and clock of the sign-up system", "is_future_signup"),
         Rule("implausible_birth_date", "warning", "birth date after as_of or more than 120 years ago",
              "validate birth dates at entry; avoid placeholder dates", "is_implausible_birth_date"),
@@ -120,16 +130,20 @@ RULES: dict[str, Rule] = {
              "check very large quantities (typos, wholesale orders)", "is_outlier_quantity_z"),
         Rule("stale_table", "warning", "newest row older than the freshness limit before as_of",
              "check that the export is complete and recent"),
+        Rule("after_as_of", "info",
+             "row at or after as_of: set aside for later runs (after_as_of), not audited now",
+             "nothing to fix: these rows are valid data after the run's cut-off"),
         Rule("missing_value", "info", "an optional column is blank",
              "fill the column at the source where it matters for personalisation"),
         Rule("cancelled_or_returned", "info", "cancelled or returned order (kept, not revenue)",
              "nothing to fix: cancellations are kept and excluded from revenue"),
         Rule("cancellation_line", "info", "negative quantity on a line of a cancelled/returned order",
              "nothing to fix: cancellation lines are kept"),
-        Rule("amount_mismatch", "info", "order amount differs from the sum of its lines",
+        Rule("amount_mismatch", "info",
+             "order amount differs from the sum of its clean lines (quarantined lines left out)",
              "check whether order totals include shipping, tax or discounts",
              "is_amount_mismatch"),
-        Rule("order_without_lines", "info", "order with no lines in order_items",
+        Rule("order_without_lines", "info", "order with no clean lines in order_items",
              "export the lines of every order"),
         Rule("id_case_mismatch", "info",
              "id that matches a parent id only after ignoring case and blanks (repaired)",

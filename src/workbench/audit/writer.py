@@ -1,7 +1,9 @@
 """Writing the pandas audit's outputs where the catalog says they live.
 
-Clean tables go to the catalog's ``clean`` folder, quarantined rows to ``quarantine``
-(one ``<table>.parquet`` each) and the merge map to the catalog entry ``merge_map``. The
+Clean tables go to the catalog's ``clean`` folder, quarantined rows to ``quarantine``,
+rows set aside at or after ``as_of`` to ``after_as_of`` (one ``<table>.parquet`` each; the
+last only for tables with a time column, and order lines) and the merge map to the
+catalog entry ``merge_map``. The
 folders' stamps are removed first and written last, so a later stage never reads a
 half-written folder as complete. :data:`MERGE_MAP_FILE` is the merge map's file name
 (from the catalog) for writers outside the data tree (the audit on an engine).
@@ -20,6 +22,7 @@ import pyarrow.parquet as pq
 
 from workbench import catalog
 from workbench.audit.result import AuditError, AuditResult
+from workbench.audit.timeline import AFTER_TABLES
 from workbench.schema import TABLES
 from workbench.settings import Settings
 
@@ -47,13 +50,21 @@ class Writer:
         self.stamp = stamp
         self.clean_dir = catalog.location(settings, "clean")
         self.quarantine_dir = catalog.location(settings, "quarantine")
+        self.after_dir = catalog.location(settings, "after_as_of")
         self.written: dict[str, str] = {}
-        for folder in (self.clean_dir, self.quarantine_dir):
+        for folder in (self.clean_dir, self.quarantine_dir, self.after_dir):
             folder.mkdir(parents=True, exist_ok=True)
             catalog.remove_folder_stamp(folder)
 
-    def table(self, table: str, clean: Iterable[pd.DataFrame], quarantine: pd.DataFrame) -> None:
-        """Write the clean table (given in pieces) and the quarantined rows of ``table``."""
+    def table(
+        self,
+        table: str,
+        clean: Iterable[pd.DataFrame],
+        quarantine: pd.DataFrame,
+        after: pd.DataFrame | None = None,
+    ) -> None:
+        """Write the clean table (given in pieces), the quarantined rows and the rows set
+        aside after ``as_of`` (tables of :data:`~workbench.audit.timeline.AFTER_TABLES`)."""
         path = self.clean_dir / f"{table}.parquet"
         writer = None
         try:
@@ -71,6 +82,10 @@ class Writer:
         path = self.quarantine_dir / f"{table}.parquet"
         quarantine.to_parquet(path, index=False)
         self.written[f"quarantine/{table}"] = str(path)
+        if table in AFTER_TABLES and after is not None:
+            path = self.after_dir / f"{table}.parquet"
+            after.to_parquet(path, index=False)
+            self.written[f"after_as_of/{table}"] = str(path)
 
     def finish(self, tables: list[str], merge_map: pd.DataFrame) -> dict[str, str]:
         """Remove other tables' files, write the merge map, then the folders' stamps."""
@@ -78,9 +93,12 @@ class Writer:
             if table not in tables:
                 (self.clean_dir / f"{table}.parquet").unlink(missing_ok=True)
                 (self.quarantine_dir / f"{table}.parquet").unlink(missing_ok=True)
+            if table not in tables or table not in AFTER_TABLES:
+                (self.after_dir / f"{table}.parquet").unlink(missing_ok=True)
         merge_path = catalog.write_table(self.settings, "merge_map", merge_map, self.stamp)[0]
         self.written["merge_map"] = str(merge_path)
         catalog.write_folder_stamp(self.quarantine_dir, self.stamp)
+        catalog.write_folder_stamp(self.after_dir, self.stamp)
         stamp = catalog.write_folder_stamp(self.clean_dir, self.stamp)
         self.written["stamp"] = str(stamp)
         log.info("audit: clean tables in %s, quarantine in %s", self.clean_dir,
@@ -121,6 +139,11 @@ def write_audit(
         )
     writer = Writer(settings, stamp or default_stamp(source, result.as_of))
     for table in result.tables:
-        writer.table(table, result.clean_pieces(table), result.quarantine[table])
+        writer.table(
+            table,
+            result.clean_pieces(table),
+            result.quarantine[table],
+            result.after_as_of.get(table),
+        )
     result.written = writer.finish(result.tables, result.merge_map)
     return result.written

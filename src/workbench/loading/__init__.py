@@ -21,6 +21,8 @@ keeps every row.
 Mapping file (``mapping.yml`` in the data folder is picked up automatically)::
 
     timezone: Europe/London        # zone of timestamps without one (default UTC)
+    ambiguous: earliest            # a local time the clock repeats: earliest | latest | error
+    allow_outside_data: false      # true: `file:` may name files outside the data folder
     tables:
       orders:
         file: online_retail.csv    # file in the data folder (or `table:` in a DuckDB file)
@@ -32,6 +34,18 @@ Mapping file (``mapping.yml`` in the data folder is picked up automatically)::
           ordered_at: InvoiceDate
         values:                    # canonical column: {your value: canonical value}
           status: {C: cancelled}
+
+Clock changes: a local time that occurs twice (the hour repeated when the clock goes back,
+``2025-10-26 01:30`` in Europe/London) is read as its first occurrence unless
+``ambiguous`` says otherwise; a local time that never occurs (the hour skipped when the
+clock goes forward) moves forward to the first time that exists. Both are counted repairs.
+
+Refused with a :class:`LoadError` naming the file: a file outside the data folder (after
+resolving symbolic links) unless allowed (``allow_outside_data: true``, the
+``allow_outside`` argument or ``$WORKBENCH_ALLOW_OUTSIDE_DATA=1``); a header that repeats
+a column name; an ``orders`` table without rows (also when derived from order lines
+without rows) and a ``customers`` file without rows. An optional table without rows is
+loaded empty (and logged).
 
 The package: :mod:`~workbench.loading.model` (what the loader returns, :class:`LoadError`),
 :mod:`~workbench.loading.files` (mapping file, Parquet, CSV and DuckDB reading),
@@ -58,14 +72,19 @@ from workbench.loading.coerce import (
 )
 from workbench.loading.derive import derive_missing
 from workbench.loading.files import (
+    check_inside,
+    duplicate_names,
     file_digest,
     find_table_files,
     load_mapping,
+    outside_allowed,
     read_sources,
     release_arrow_memory,
     resolve_mapping,
 )
 from workbench.loading.model import (
+    AMBIGUOUS_TIMES,
+    ENV_ALLOW_OUTSIDE,
     EXTRA_COLUMNS,
     MAPPING_FILE_NAMES,
     LoadedData,
@@ -76,7 +95,9 @@ from workbench.loading.model import (
 from workbench.schema import REQUIRED_TABLES, TABLES, table_spec
 
 __all__ = [
+    "AMBIGUOUS_TIMES",
     "BLANK_IDS",
+    "ENV_ALLOW_OUTSIDE",
     "EXTRA_COLUMNS",
     "FALSE_VALUES",
     "MAPPING_FILE_NAMES",
@@ -86,10 +107,13 @@ __all__ = [
     "LoadedData",
     "Repair",
     "SourceInfo",
+    "check_inside",
+    "duplicate_names",
     "file_digest",
     "find_table_files",
     "load_mapping",
     "load_tables",
+    "outside_allowed",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +125,7 @@ def load_tables(
     mapping: str | Path | dict[str, Any] | None = None,
     tables: list[str] | tuple[str, ...] | None = None,
     derive: bool = True,
+    allow_outside: bool = False,
 ) -> LoadedData:
     """Load the canonical tables from a folder or a DuckDB file.
 
@@ -114,6 +139,10 @@ def load_tables(
         Only these tables (default: every canonical table found).
     derive : bool
         Derive ``orders`` from order lines and ``customers`` from ``orders`` when missing.
+    allow_outside : bool, default False
+        Read files outside the source folder (a mapping's ``file:``, symbolic links); also
+        allowed by ``allow_outside_data: true`` in the mapping or
+        ``$WORKBENCH_ALLOW_OUTSIDE_DATA=1``.
 
     Returns
     -------
@@ -123,7 +152,9 @@ def load_tables(
     Raises
     ------
     LoadError
-        Missing source or required table/column, unreadable file, values of the wrong type.
+        Missing source or required table/column, unreadable file, values of the wrong type,
+        a file outside the folder, a repeated column name, an orders (or customers) table
+        without rows.
 
     Examples
     --------
@@ -139,21 +170,25 @@ def load_tables(
     for name in wanted:
         table_spec(name)  # unknown names fail early with the list of canonical tables
     timezone = spec_map.get("timezone", "UTC")
+    ambiguous = spec_map.get("ambiguous", AMBIGUOUS_TIMES[0])
+    outside = outside_allowed(allow_outside, spec_map)
 
-    raw = read_sources(source, spec_map, wanted)
+    raw = read_sources(source, spec_map, wanted, allow_outside=outside)
     loaded: dict[str, pd.DataFrame] = {}
     infos: dict[str, SourceInfo] = {}
     repairs: list[Repair] = []
     for name, (frame, path, fmt) in raw.items():
         table_map = spec_map.get("tables", {}).get(name, {}) or {}
         renamed, used = rename_columns(frame, name, table_map, path)
-        coerced = coerce_table(renamed, name, path, table_map, timezone, repairs)
+        coerced = coerce_table(renamed, name, path, table_map, timezone, repairs, ambiguous)
         loaded[name] = coerced
         infos[name] = SourceInfo(name, str(path), fmt, len(coerced), file_digest(path), used)
         release_arrow_memory()
 
+    _refuse_empty(loaded, infos)  # before deriving from an empty table
     if derive:
         derive_missing(loaded, infos, repairs, wanted)
+        _refuse_empty(loaded, infos, logged=False)
     missing = [t for t in REQUIRED_TABLES if t in wanted and t not in loaded]
     if derive and "orders" in missing and "customers" in missing:
         missing.remove("customers")  # it would be derived from orders
@@ -173,3 +208,30 @@ def load_tables(
         repairs=repairs,
         source=str(source),
     )
+
+
+def _refuse_empty(
+    loaded: dict[str, pd.DataFrame], infos: dict[str, SourceInfo], *, logged: bool = True
+) -> None:
+    """An orders table without rows, or a customers file without rows, is a LoadError; an
+    optional table without rows is loaded empty and logged."""
+    for name, frame in loaded.items():
+        if len(frame):
+            continue
+        info = infos[name]
+        derived = info.format.startswith("derived from ")
+        if name == "orders" or (name == "customers" and not derived):
+            origin = (
+                f"derived from {Path(info.path).name}, which has no rows"
+                if derived
+                else f"{Path(info.path).name} has no rows (a header without data, or an empty "
+                "table)"
+            )
+            raise LoadError(
+                f"table {name!r}: {origin}; the workbench needs at least one "
+                f"{'order' if name == 'orders' else 'customer'}. Export the table with its "
+                "rows, or point the mapping at the right file"
+            )
+        if logged and not derived:
+            log.warning("table %s: %s has no rows; loaded as an empty table", name,
+                        Path(info.path).name)  # fmt: skip

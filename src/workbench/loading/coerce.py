@@ -94,8 +94,18 @@ def rename_columns(
     mapping = dict(entry.get("columns") or {})
     used: dict[str, str] = {}
     renames: dict[str, str] = {}
-    lower = {str(c).strip().lower(): c for c in frame.columns}
+    lower: dict[str, Any] = {}
+    spelled: dict[str, list[str]] = {}
+    for c in frame.columns:
+        lower.setdefault(str(c).strip().lower(), c)
+        spelled.setdefault(str(c).strip().lower(), []).append(str(c))
     for canonical, source_col in mapping.items():
+        if source_col in renames:
+            raise LoadError(
+                f"{path.name} (table {table!r}): the mapping reads column {source_col!r} as both "
+                f"{renames[source_col]!r} and {canonical!r}; map each canonical column to its "
+                "own column"
+            )
         if source_col not in frame.columns:
             close = difflib.get_close_matches(str(source_col), [str(c) for c in frame.columns])
             hint = f" (close: {', '.join(close)})" if close else ""
@@ -110,6 +120,13 @@ def rename_columns(
         if canonical in used or canonical in frame.columns:
             continue
         if canonical in lower and lower[canonical] not in renames:  # 'Order_ID' -> order_id
+            if len(spelled[canonical]) > 1:
+                raise LoadError(
+                    f"{path.name} (table {table!r}): columns "
+                    f"{', '.join(map(repr, spelled[canonical]))} would all be read as "
+                    f"{canonical!r}; map one of them in {MAPPING_FILE_NAMES[0]} (columns:) or "
+                    "rename the others"
+                )
             renames[lower[canonical]] = canonical
             used[canonical] = str(lower[canonical])
     out = frame.rename(columns=renames)
@@ -139,7 +156,11 @@ def coerce_table(
     entry: dict[str, Any],
     timezone: str,
     repairs: list[Repair],
+    ambiguous: str = "earliest",
 ) -> pd.DataFrame:
+    """Canonical types for every column of ``frame`` (see the module docstring); local
+    times in ``timezone`` that occur twice or never (clock changes) are read by the
+    ``ambiguous`` rule or shifted forward, each counted in ``repairs``."""
     spec = table_spec(table)
     out = frame.copy(deep=False)  # columns are replaced, never modified in place
     where = f"{path.name} (table {table!r})"
@@ -150,11 +171,12 @@ def coerce_table(
         if column in spec.id_columns or column in extra_ids:
             out[column] = _to_id(out[column])
         elif column in spec.timestamp_columns or column in extra_ts:
+            local = _LocalTime(timezone, ambiguous, table, column, where, repairs)
             out[column] = _to_utc(
                 out[column],
                 where,
                 column,
-                timezone,
+                local,
                 entry.get("dayfirst", False),
                 entry.get("timestamp_format"),
             )
@@ -254,15 +276,15 @@ def _to_utc(
     series: pd.Series,
     where: str,
     column: str,
-    timezone: str,
+    local: _LocalTime,
     dayfirst: bool,
     fmt: str | None,
 ) -> pd.Series:
-    """Parse timestamps; naive ones are in ``timezone``; all end up UTC with unit us."""
+    """Parse timestamps; naive ones are local times of ``local``; all end up UTC, unit us."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
     if pd.api.types.is_datetime64_dtype(series):
-        return _localize(series, timezone).astype(TIMESTAMP_DTYPE)
+        return local.to_utc(series).astype(TIMESTAMP_DTYPE)
     if pd.api.types.is_numeric_dtype(series):
         raise LoadError(
             f"{where}: column {column!r} expected timestamps (text or datetime); got numbers, "
@@ -287,7 +309,7 @@ def _to_utc(
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC")
         else:
-            parsed = _localize(parsed, timezone)
+            parsed = local.to_utc(parsed)
         result[naive] = parsed.astype(TIMESTAMP_DTYPE)
     bad = result.isna() & ~blank
     if bad.any():
@@ -299,10 +321,67 @@ def _to_utc(
     return result
 
 
-def _localize(series: pd.Series, timezone: str) -> pd.Series:
-    return series.dt.tz_localize(
-        timezone, ambiguous="NaT", nonexistent="shift_forward"
-    ).dt.tz_convert("UTC")
+class _LocalTime:
+    """Naive local times of ``timezone`` to UTC, with the clock changes made explicit.
+
+    A local time that occurs twice (the hour repeated when the clock goes back) is read
+    by ``ambiguous``: its first occurrence (``earliest``), its second (``latest``), or
+    refused (``error``); a local time that never occurs (the hour skipped when the clock
+    goes forward) moves forward to the first time that exists (02:30 becomes 03:00 on a
+    one-hour change at 02:00). Both are counted as repairs of ``table.column``.
+    """
+
+    def __init__(
+        self,
+        timezone: str,
+        ambiguous: str,
+        table: str,
+        column: str,
+        where: str,
+        repairs: list[Repair],
+    ) -> None:
+        self.timezone, self.ambiguous = timezone, ambiguous
+        self.table, self.column, self.where, self.repairs = table, column, where, repairs
+
+    def to_utc(self, series: pd.Series) -> pd.Series:
+        if str(self.timezone).upper() in ("UTC", "ETC/UTC", "Z", "GMT"):
+            return series.dt.tz_localize("UTC")
+        n = len(series)
+        summer = series.dt.tz_localize(self.timezone, ambiguous=np.ones(n, dtype=bool),
+                                       nonexistent="NaT").dt.tz_convert("UTC")  # fmt: skip
+        winter = series.dt.tz_localize(self.timezone, ambiguous=np.zeros(n, dtype=bool),
+                                       nonexistent="NaT").dt.tz_convert("UTC")  # fmt: skip
+        twice = (summer != winter).fillna(False).to_numpy() & summer.notna().to_numpy()
+        skipped = (summer.isna() & series.notna()).to_numpy()
+        if twice.any() and self.ambiguous == "error":
+            raise LoadError(
+                f"{self.where}: column {self.column!r} holds {int(twice.sum()):,} local time(s) "
+                f"that occur twice in {self.timezone} (the clock went back), e.g. "
+                f"{_examples(series[twice])}; set `ambiguous: earliest` or `latest` in "
+                f"{MAPPING_FILE_NAMES[0]} to read them"
+            )
+        first = summer.where(summer <= winter, winter)
+        result = first if self.ambiguous == "earliest" else summer.where(summer >= winter, winter)
+        if twice.any():
+            which = "first" if self.ambiguous == "earliest" else "second"
+            self.repairs.append(
+                Repair(self.table, self.column,
+                       f"local time repeated when the clock went back in {self.timezone} read as "
+                       f"its {which} occurrence (ambiguous: {self.ambiguous})", int(twice.sum()))
+            )  # fmt: skip
+        if skipped.any():
+            shifted = series[skipped].dt.tz_localize(
+                self.timezone, ambiguous="NaT", nonexistent="shift_forward"
+            )
+            result = result.copy()
+            result[skipped] = shifted.dt.tz_convert("UTC")
+            self.repairs.append(
+                Repair(self.table, self.column,
+                       f"local time skipped when the clock went forward in {self.timezone} "
+                       "moved forward to the first time that exists",
+                       int(skipped.sum()))
+            )  # fmt: skip
+        return result
 
 
 def _normalise_categories(frame: pd.DataFrame, table: str, repairs: list[Repair]) -> None:

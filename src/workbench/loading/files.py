@@ -4,6 +4,14 @@
 types, nothing coerced yet) with its path and format; :func:`load_mapping` reads and
 checks a mapping file; :func:`find_table_files` names the table files of a folder;
 :func:`file_digest` fingerprints a file.
+
+Every file read must lie inside the data folder once symbolic links are resolved
+(:func:`check_inside`): a mapping that names ``../../secret.csv``, an absolute path or a
+link pointing out of the folder is refused unless the user allows it
+(:func:`outside_allowed`: ``allow_outside_data: true`` in the mapping, the loader's
+``allow_outside`` argument, or ``$WORKBENCH_ALLOW_OUTSIDE_DATA=1``, which
+``workbench run --allow-outside-data`` sets). A file whose header repeats a column name
+is refused too (pandas would silently read the second ``amount`` as ``amount.1``).
 """
 
 from __future__ import annotations
@@ -12,19 +20,31 @@ import csv
 import difflib
 import hashlib
 import logging
+import os
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
-from workbench.loading.model import EXTRA_COLUMNS, MAPPING_FILE_NAMES, LoadError
+from workbench.loading.model import (
+    AMBIGUOUS_TIMES,
+    ENV_ALLOW_OUTSIDE,
+    EXTRA_COLUMNS,
+    MAPPING_FILE_NAMES,
+    LoadError,
+)
 from workbench.schema import TABLES, table_spec
 
 __all__ = [
+    "check_inside",
+    "duplicate_names",
     "file_digest",
     "find_table_files",
     "load_mapping",
+    "outside_allowed",
     "read_sources",
     "release_arrow_memory",
     "resolve_mapping",
@@ -49,6 +69,23 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
 def _check_mapping(content: Any, where: str) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise LoadError(f"mapping {where}: expected a YAML mapping with a 'tables:' section")
+    timezone = content.get("timezone", "UTC")
+    try:
+        zoneinfo.ZoneInfo(str(timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise LoadError(
+            f"mapping {where}: timezone {timezone!r} is not a time zone name; expected an IANA "
+            "name such as Europe/London or UTC"
+        ) from None
+    ambiguous = content.get("ambiguous", AMBIGUOUS_TIMES[0])
+    if ambiguous not in AMBIGUOUS_TIMES:
+        raise LoadError(
+            f"mapping {where}: ambiguous must be one of {', '.join(AMBIGUOUS_TIMES)} (how a local "
+            f"time that occurs twice when the clock goes back is read), got {ambiguous!r}"
+        )
+    allow = content.get("allow_outside_data", False)
+    if not isinstance(allow, bool):
+        raise LoadError(f"mapping {where}: allow_outside_data must be true or false, got {allow!r}")
     for name, entry in (content.get("tables") or {}).items():
         if name not in TABLES:
             raise LoadError(
@@ -80,6 +117,57 @@ def resolve_mapping(source: Path, mapping: str | Path | dict | None) -> dict[str
     return {}
 
 
+def outside_allowed(allow_outside: bool, spec_map: dict[str, Any]) -> bool:
+    """Whether files outside the data folder may be read: the caller says so
+    (``allow_outside``), the mapping does (``allow_outside_data: true``), or the environment
+    does (``$WORKBENCH_ALLOW_OUTSIDE_DATA`` set to 1, true or yes)."""
+    env = os.environ.get(ENV_ALLOW_OUTSIDE, "").strip().lower() in ("1", "true", "yes")
+    return bool(allow_outside) or spec_map.get("allow_outside_data") is True or env
+
+
+def check_inside(path: Path, folder: Path, *, allowed: bool, what: str) -> Path:
+    """``path`` when it lies inside ``folder`` once symbolic links are resolved (or when
+    ``allowed``); a :class:`LoadError` naming both otherwise.
+
+    Examples
+    --------
+    >>> check_inside(Path("/data/raw/../secret.csv"), Path("/data/raw"), allowed=False,
+    ...              what="table 'orders'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    workbench.loading.model.LoadError: table 'orders': file /data/raw/../secret.csv (resolved: ...
+    """
+    if allowed:
+        return path
+    resolved, root = path.resolve(), folder.resolve()
+    if resolved == root or resolved.is_relative_to(root):
+        return path
+    shown = f"{path}" if resolved == path else f"{path} (resolved: {resolved})"
+    raise LoadError(
+        f"{what}: file {shown} is outside the data folder {root}; a source may name files only "
+        f"inside its data folder. Move the file there, or allow it with `allow_outside_data: "
+        f"true` in {MAPPING_FILE_NAMES[0]} or `workbench run --allow-outside-data`"
+    )
+
+
+def duplicate_names(names: list[Any]) -> list[str]:
+    """Column names that occur more than once (after trimming blanks and a byte-order mark).
+
+    Examples
+    --------
+    >>> duplicate_names(["order_id", "amount", " amount", "Amount"])
+    ['amount']
+    """
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name in names:
+        key = str(name).strip().lstrip("\ufeff")
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+    return repeated
+
+
 def find_table_files(folder: str | Path) -> dict[str, Path]:
     """Canonical table name -> file in ``folder`` (Parquet preferred over CSV)."""
     folder = Path(folder)
@@ -94,8 +182,10 @@ def find_table_files(folder: str | Path) -> dict[str, Path]:
 
 
 def read_sources(
-    source: Path, spec_map: dict[str, Any], wanted: list[str]
+    source: Path, spec_map: dict[str, Any], wanted: list[str], *, allow_outside: bool = False
 ) -> dict[str, tuple[pd.DataFrame, Path, str]]:
+    """Each wanted table's raw frame, path and format (files outside ``source`` refused
+    unless ``allow_outside``: see :func:`check_inside`)."""
     mapped = spec_map.get("tables", {}) or {}
     out: dict[str, tuple[pd.DataFrame, Path, str]] = {}
     if source.is_file() and source.suffix.lower() in _DUCKDB_EXTENSIONS:
@@ -111,12 +201,13 @@ def read_sources(
         if entry.get("file"):
             path = Path(entry["file"]).expanduser()
             path = path if path.is_absolute() else source / path
+            check_inside(path, source, allowed=allow_outside, what=f"mapping: table {name!r}")
             if not path.exists():
                 raise LoadError(
                     f"mapping: table {name!r} points at file {str(path)!r}, which does not exist"
                 )
         elif name in files:
-            path = files[name]
+            path = check_inside(files[name], source, allowed=allow_outside, what=f"table {name!r}")
         else:
             continue
         out[name] = (_read_file(path, name, entry), path, _format_of(path))
@@ -130,8 +221,9 @@ def _format_of(path: Path) -> str:
 def _read_file(path: Path, table: str, entry: dict[str, Any]) -> pd.DataFrame:
     try:
         if _format_of(path) == "parquet":
+            _refuse_duplicates(pq.read_schema(path).names, path, table)
             return pd.read_parquet(path)
-        return _read_csv(path, entry.get("csv") or {})
+        return _read_csv(path, table, entry.get("csv") or {})
     except LoadError:
         raise
     except Exception as exc:
@@ -141,8 +233,19 @@ def _read_file(path: Path, table: str, entry: dict[str, Any]) -> pd.DataFrame:
         ) from exc
 
 
-def _read_csv(path: Path, options: dict[str, Any]) -> pd.DataFrame:
-    """Read a CSV as text, sniffing the separator and a byte-order mark."""
+def _refuse_duplicates(names: list[Any], path: Path, table: str) -> None:
+    repeated = duplicate_names(names)
+    if repeated:
+        raise LoadError(
+            f"{path.name} (table {table!r}): column name(s) {', '.join(map(repr, repeated))} "
+            "appear more than once in the header; rename or drop the repeated column(s) so "
+            "each name is read once"
+        )
+
+
+def _read_csv(path: Path, table: str, options: dict[str, Any]) -> pd.DataFrame:
+    """Read a CSV as text, sniffing the separator and a byte-order mark; a header that
+    repeats a column name is refused."""
     compression = "gzip" if path.name.endswith(".gz") else None
     encoding = options.get("encoding")
     sep = options.get("sep")
@@ -152,6 +255,11 @@ def _read_csv(path: Path, options: dict[str, Any]) -> pd.DataFrame:
             encoding = _guess_encoding(head)
         if sep is None:
             sep = _sniff_separator(head.decode(encoding, errors="replace"), path.suffix)
+    header = pd.read_csv(
+        path, sep=sep, header=None, nrows=1, dtype=str, encoding=encoding,
+        keep_default_na=False, compression=compression,
+    )  # fmt: skip
+    _refuse_duplicates(header.iloc[0].tolist() if len(header) else [], path, table)
     frame = pd.read_csv(
         path,
         sep=sep,

@@ -16,6 +16,8 @@ import pandas as pd
 from workbench.schema import TABLES
 
 __all__ = [
+    "AMBIGUOUS_TIMES",
+    "ENV_ALLOW_OUTSIDE",
     "EXTRA_COLUMNS",
     "MAPPING_FILE_NAMES",
     "LoadError",
@@ -26,6 +28,12 @@ __all__ = [
 
 #: File names of a mapping file picked up from a data folder.
 MAPPING_FILE_NAMES = ("mapping.yml", "mapping.yaml")
+#: How a local time that occurs twice (the clock going back) is read: its first occurrence
+#: (``earliest``, daylight-saving time), its second (``latest``), or refused (``error``).
+AMBIGUOUS_TIMES = ("earliest", "latest", "error")
+#: Environment variable that lets a mapping name files outside its data folder
+#: (``workbench run --allow-outside-data`` sets it for the stage kernels).
+ENV_ALLOW_OUTSIDE = "WORKBENCH_ALLOW_OUTSIDE_DATA"
 #: Columns a source may map beyond the canonical ones: line-level exports carry the order's
 #: customer, date and status on every line (they become an orders table), and country,
 #: product name and category (they become customer and product attributes).
