@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from workbench import catalog, tracking
+from workbench import catalog, display, tracking
 from workbench.canonical import canonical_parquet_problems
 from workbench.engines import is_uri
 from workbench.loading import LoadedData, load_tables
@@ -200,6 +200,7 @@ class Stage:
             raise TypeError("Stage.start: as_of is required (a date such as 2026-06-30)")
         setup_logging(stream=sys.stdout)
         setup_plotting()
+        display.setup_display()  # every frame a cell shows: readable numbers, escaped
         as_of = parse_as_of(given["as_of"])
         data_dir = given.get("data_dir") or ""
         settings = get_settings(

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 __all__ = [
+    "ensure_store",
     "EXPERIMENT_KIND",
     "EXPERIMENT_KIND_TAG",
     "EXPERIMENT_PREFIX",
@@ -138,6 +139,19 @@ def client(settings: Settings) -> MlflowClient:
         found = mlflow.tracking.MlflowClient(settings.tracking_uri, settings.tracking_uri)
         _clients[settings.tracking_uri] = found
     return found
+
+
+def ensure_store(settings: Settings) -> None:
+    """Create a new SQLite tracking store in this process, before any other process opens it.
+
+    MLflow creates a SQLite store by running its schema migrations; two processes doing
+    that at once on a new file (the runner and a kernel warming up) leave it half
+    migrated ("No such constraint: 'uq_experiments_name'", then "duplicate column name"
+    on every later run). An existing store is left alone (no cost).
+    """
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        client(settings).search_experiments(max_results=1)
 
 
 # --------------------------------------------------------------------------- names

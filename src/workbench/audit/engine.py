@@ -356,7 +356,7 @@ def _final_tables(
             continue
         t = errors[table]
         if table in _SIGNUP_TABLES:
-            when = table_spec(table).time_column
+            when = str(table_spec(table).time_column)  # every such table has one
             t = with_before_signup(t, when, signup, config.signup_grace_hours)
         t = with_merges(t, table, merge)
         if table == "orders":  # the status the line rules see (see order_money for the final)
@@ -648,7 +648,7 @@ def _freshness(
 ) -> pd.DataFrame:
     """Newest row before ``as_of`` per table, its age and whether the table is stale (as
     :func:`workbench.audit.checks.check_freshness`)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for table, c in counts.items():
         when = table_spec(table).time_column
         if not when or when not in facts.present.get(table, frozenset()):
@@ -739,12 +739,12 @@ def _table_findings(
     else:
         why = f"{table} has no values in its key column(s) " + (", ".join(spec.key) or "(none)")
         add("duplicate_key", None, 0, skipped=why)
-    for col, parent in spec.foreign_keys.items():
+    for fk, parent in spec.foreign_keys.items():
         if parent not in inputs.tables:
-            add(UNKNOWN_RULE[parent], col, 0, skipped=f"no {parent} table")
+            add(UNKNOWN_RULE[parent], fk, 0, skipped=f"no {parent} table")
             continue
-        add("id_case_mismatch", col, c.get(f"_fixed_{col}", 0))
-        add(UNKNOWN_RULE[parent], col, c.get(f"_e_ref_{col}", 0))
+        add("id_case_mismatch", fk, c.get(f"_fixed_{fk}", 0))
+        add(UNKNOWN_RULE[parent], fk, c.get(f"_e_ref_{fk}", 0))
     when = spec.time_column
     if table in AFTER_TABLES:
         add("after_as_of", "order_id" if table == "order_items" else when, c["rows_after_as_of"])
@@ -758,8 +758,8 @@ def _table_findings(
         for flag, why in (("is_invalid_email", "customers.email is empty or absent"),
                           ("is_future_signup", "customers.signup_at is empty"),
                           ("is_implausible_birth_date", "customers.birth_date is empty")):  # fmt: skip
-            rule, col = _WARNINGS[flag]
-            add(rule, col, c.get(flag, 0), skipped=None if col in present else why)
+            w_rule, w_col = _WARNINGS[flag]
+            add(w_rule, w_col, c.get(flag, 0), skipped=None if w_col in present else why)
     if table == "orders":
         out.extend(_order_findings(c, facts, extra))
     if table == "order_items" and "_l_order_quarantined" in c:
@@ -770,9 +770,9 @@ def _table_findings(
         limits = extra["quantity_limits"] or {}
         no_limits = not pd.notna(limits.get("iqr_high"))
         for flag in ("is_outlier_quantity_iqr", "is_outlier_quantity_z"):
-            rule, col = _WARNINGS[flag]
+            w_rule, w_col = _WARNINGS[flag]
             skip = "no positive quantity values to learn limits from" if no_limits else None
-            add(rule, col, c.get(flag, 0), skipped=skip)
+            add(w_rule, w_col, c.get(flag, 0), skipped=skip)
     return out
 
 

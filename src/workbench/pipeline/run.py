@@ -357,6 +357,7 @@ class _RunContext:
         clock = time.perf_counter()
         try:
             if self.session.shared:  # the kernel starts and imports while MLflow opens
+                tracking.ensure_store(self.settings)
                 self.session.start(cwd=Path.cwd())
             run_id = tracking.start_pipeline_run(
                 self.settings,
