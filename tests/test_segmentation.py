@@ -94,14 +94,34 @@ def test_rule_takes_best_silhouette_among_large_enough_solutions():
 def test_rule_ties_go_to_the_smaller_k_and_nan_is_ignored():
     scores = _scores([0.3, np.nan, 0.3], [0.3, 0.3, 0.3])
     assert S.choose_k(scores, 0.05).k == 2
+    assert S.choose_k(scores, 0.05, tolerance=0).k == 2
+
+
+def test_rule_treats_silhouettes_within_the_tolerance_as_a_tie_and_takes_the_smaller_k():
+    # k = 2..6; k=6 has the best silhouette, k=4 and k=5 are within 0.01 of it, k=3 is not
+    scores = _scores([0.150, 0.205, 0.212, 0.213, 0.2171], [0.4, 0.3, 0.2, 0.1, 0.06])
+    choice = S.choose_k(scores, 0.05, tolerance=0.01)
+    assert (choice.k, choice.best_k, choice.ties) == (4, 6, (4, 5, 6))
+    assert "smallest k whose silhouette (0.212) is within 0.01 of the best (0.217 at k = 6)" in (
+        choice.reason
+    )
+    assert S.choose_k(scores, 0.05, tolerance=0).k == 6  # the plain best silhouette
+    assert S.choose_k(scores, 0.05, tolerance=0.02).k == 3  # 0.205 >= 0.2171 - 0.02
+    # the tie is among the eligible solutions only: k=4 has a 2 % cluster
+    small = _scores([0.150, 0.205, 0.212, 0.213, 0.2171], [0.4, 0.3, 0.02, 0.1, 0.06])
+    assert S.choose_k(small, 0.05, tolerance=0.01).k == 5
+    # the default is the stage's: SegmentationParams().silhouette_tolerance
+    assert S.choose_k(scores, 0.05).k == 4 and S.SegmentationParams().silhouette_tolerance == 0.01
+    with pytest.raises(ValueError, match=r"tolerance must be in \[0, 0.5\), got -0.1"):
+        S.choose_k(scores, 0.05, tolerance=-0.1)
 
 
 def test_rule_without_any_large_enough_solution_says_so(caplog):
     scores = _scores([0.2, 0.5], [0.01, 0.02])
     with caplog.at_level(logging.WARNING, logger="workbench"):
         choice = S.choose_k(scores, 0.05)
-    assert choice.k == 3 and "no solution has a smallest cluster" in choice.reason
-    assert "no solution" in caplog.text
+    assert choice.k == 3 and "No solution has a smallest cluster" in choice.reason
+    assert "No solution" in caplog.text
 
 
 def test_parameter_overrides_the_rule():
@@ -121,6 +141,11 @@ def test_parameters_are_validated_with_the_name_and_value():
         S.SegmentationParams(k=1)
     with pytest.raises(ValueError, match="min_cluster_share must be in"):
         S.SegmentationParams(min_cluster_share=0.7)
+    with pytest.raises(ValueError, match=r"silhouette_tolerance must be a number in .*got '0.01'"):
+        S.SegmentationParams(silhouette_tolerance="0.01")
+    with pytest.raises(ValueError, match=r"silhouette_tolerance must be .*got 0.6"):
+        S.SegmentationParams(silhouette_tolerance=0.6)
+    assert S.SegmentationParams(silhouette_tolerance=0).silhouette_tolerance == 0.0
     assert S.SegmentationParams(features=()).features == S.DEFAULT_FEATURES
     # a notebook's list (papermill passes lists) becomes a tuple of trimmed names
     assert S.SegmentationParams(features=[" recency_days", "share_*"]).features == (
@@ -254,6 +279,29 @@ def test_out_of_range_values_are_counted_and_clipped():
     assert any("share_food 1 outside [0, 1]" in n for n in inputs.notes)
     Z = S.make_pipeline(inputs.transforms, 2)[:-1].fit_transform(inputs.X)
     assert np.isfinite(Z).all()
+
+
+def test_infinite_values_fail_naming_the_table_column_and_customers():
+    frame = _groups()
+    frame.loc[[3, 7], "avg_order_value"] = [np.inf, -np.inf]  # an infinite amount upstream
+    frame.loc[5, "monetary_total"] = np.inf
+    with pytest.raises(ValueError) as caught:
+        S.segment_customers(frame, _tiny_params())
+    message = str(caught.value)
+    assert message.startswith("customer_features: column 'avg_order_value' is infinite for 2 ")
+    assert "customer(s): C0003, C0007" in message
+    assert "column 'monetary_total' is infinite for 1 customer(s): C0005" in message
+    assert "input='clean'" in message
+    # many customers: ten named, the rest counted
+    frame = _groups()
+    frame.loc[:11, "purchase_rate_per_year"] = np.inf
+    with pytest.raises(ValueError, match=r"for 12 customer\(s\): C0000, .*C0009 and 2 more"):
+        S.prepare_inputs(frame, _tiny_params())
+    # a customer left out of the clustering (no purchase) does not matter; NaN is imputed
+    frame = _groups()
+    frame.loc[frame["customer_id"] == "N0", "purchase_rate_per_year"] = np.inf
+    frame.loc[0, "email_open_rate"] = np.nan
+    assert len(S.prepare_inputs(frame, _tiny_params()).X) == 120
 
 
 def test_inputs_are_not_modified():
