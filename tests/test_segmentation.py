@@ -434,6 +434,39 @@ def test_names_are_readable_and_unique():
     assert S.cluster_names(pd.DataFrame({"x": [0.01]})) == {0: "Typical customers"}
 
 
+def test_headline_gives_k_silhouette_and_the_named_segments():
+    frame = _groups()
+    result = S.segment_customers(frame, _tiny_params(k=3))
+    summary = S.segmentation_summary(result)
+    headline = S.headline(summary)
+    items = {i.label: (i.value, i.kind) for i in headline.items}
+    assert items["segments"] == (3, "int") and items["customers clustered"] == (120, "int")
+    assert items["silhouette"] == (summary["silhouette"], "number")
+    assert items["largest segment"] == (pytest.approx(40 / 120), "pct")
+    assert "stability (ARI)" not in items  # not computed
+    assert headline.sentence.startswith("3 segments of 120 customers with a purchase history")
+    assert ", k set by the parameter" in headline.sentence
+    for name in result.names.values():
+        assert f"{name} 40" in headline.sentence
+    assert S.NO_HISTORY not in headline.sentence and headline.status == "ok"
+    shaky = S.headline({**summary, "stability_ari": 0.41})
+    assert shaky.status == "warning" and "agree only at ARI 0.41" in shaky.sentence
+    assert S.headline({**summary, "rule": "No solution has a smallest cluster …"}).status == (
+        "warning"
+    )
+
+
+def test_figures_escape_segment_names():
+    frame = _groups()
+    result = S.segment_customers(frame, _tiny_params(k=3))
+    names = {c: f'<img src=x onerror="alert({c})">' for c in result.names}
+    figure = S.sizes_figure(result.sizes, names)
+    labels = {str(y) for trace in figure.data for y in trace.y}
+    assert labels == {f"{c}: &lt;img src=x onerror=&quot;alert({c})&quot;&gt;" for c in names}
+    heatmap = S.profile_heatmap(result.differences, names)
+    assert all("<img" not in str(y) for y in heatmap.data[0].y)
+
+
 def test_segments_table_keeps_everyone():
     seg = S.segments_table(
         pd.Series(["a", "b", "c"]), pd.Series(["c", "a"]), np.array([0, 1]), {0: "Big", 1: "Small"}
