@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import ibis
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -684,6 +685,11 @@ def test_features_notebook(run_stages, small_demo_dir):
     assert sum(summary["engagement_tiers"].values()) == summary["customers"]
     assert summary["monetary_total"] == summary["completed_revenue"]
     assert summary["input"] == "raw"
+    items = {i["label"]: i["value"] for i in summary["headline"]["items"]}
+    assert items["customers"] == summary["customers"] and items["buyers"] == summary["buyers"]
+    executed = nbformat.read(str(result.output_dir / "02_features.ipynb"), as_version=4)
+    last = [c for c in executed.cells if c.cell_type == "code"][-1]
+    assert not [o for o in last.outputs if o.output_type == "execute_result"], "no raw dict"
     assert set(summary["sections"].values()) == {"built"}
     assert (result.output_dir / "customer_features.parquet").exists()
     processed = pd.read_parquet(result.output_dir / "customer_features.parquet")
@@ -700,3 +706,15 @@ def test_features_notebook_reads_the_audits_clean_tables(run_stages, small_demo_
     summary = json.loads((result.output_dir / "features.json").read_text())
     assert summary["input"] == "clean"
     assert summary["monetary_total"] == summary["completed_revenue"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_features_notebook_refuses_to_fall_back_to_raw(run_stages, small_demo_dir):
+    """input=clean (the default) without the audit's clean tables of this source: the stage
+    fails naming what to run, and reads nothing raw (issue 15, point 3)."""
+    result = run_stages(small_demo_dir, ["features"])
+    (stage,) = result.stages
+    assert stage.status == "failed"
+    assert "audit" in stage.error and "input=raw" in stage.error, stage.error
+    assert not (result.output_dir / "customer_features.parquet").exists()

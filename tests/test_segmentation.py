@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -609,6 +610,7 @@ def test_demo_segments_are_named_sized_and_stable(demo_result, demo_features):
 @pytest.mark.slow
 def test_segmentation_notebook(run_stages, small_demo_dir, isolated_settings):
     overrides = [
+        "features.input=raw",  # no audit in this run: the source as delivered, asked for
         "segmentation.k_max=7",
         "segmentation.n_bootstrap=3",
         "segmentation.stability_sample=1500",
@@ -620,6 +622,12 @@ def test_segmentation_notebook(run_stages, small_demo_dir, isolated_settings):
     assert statuses["segmentation"][0] == "ok", statuses
     summary = json.loads((result.output_dir / "segmentation.json").read_text())
     assert summary["chosen_by"] == "rule" and 2 <= summary["k"] <= 7
+    items = {i["label"]: i["value"] for i in summary["headline"]["items"]}
+    assert items["segments"] == summary["k"] and items["silhouette"] == summary["silhouette"]
+    assert summary["headline"]["sentence"].startswith(f"{summary['k']} segments of ")
+    executed = nbformat.read(str(result.output_dir / "03_segmentation.ipynb"), as_version=4)
+    last = [c for c in executed.cells if c.cell_type == "code"][-1]
+    assert not [o for o in last.outputs if o.output_type == "execute_result"], "no raw dict"
     assert set(summary["silhouette_by_k"]) == {str(k) for k in range(2, 8)}
     assert summary["silhouette"] == summary["silhouette_by_k"][str(summary["k"])]
     assert sum(summary["cluster_sizes"].values()) == summary["customers"]
