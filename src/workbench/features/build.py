@@ -185,7 +185,7 @@ def rfm_features(
     """
     params = params or FeatureParams()
     check_as_of(as_of, "rfm_features")
-    inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
+    inputs = open_tables(source, con=con, tables=("orders",))  # all RFM needs
     o = inputs.tables["orders"]
     done = o.filter(
         o.ordered_at < ibis.literal(as_of), o.customer_id.notnull(), o.status == "completed"
