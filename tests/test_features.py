@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import ibis
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -272,6 +273,45 @@ def test_category_affinity_and_profile(tiny):
     assert pooled.loc["G", "top_category"] == "books"
 
 
+def test_top_category_ties_go_to_the_first_name_and_missing_spend_comes_last(tiny):
+    """The per-customer path (every category has a column) picks the top category as the
+    grouped path does: most spend, ties to the first name, a category whose lines have
+    no price only when nothing else has spend; views likewise."""
+    items = pd.concat(
+        [
+            tiny["order_items"],
+            _table("order_items", [  # F: 20 on books and 20 on home (a tie), E: no price
+                {"order_id": "O11", "product_id": "P2", "quantity": 1.0, "unit_price": 20.0},
+                {"order_id": "O11", "product_id": "P3", "quantity": 2.0, "unit_price": 10.0},
+                {"order_id": "O9", "product_id": "P1", "quantity": 1.0},
+            ]),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    web = pd.concat(
+        [
+            tiny["web_events"],
+            _table("web_events", [  # F views home and electronics once each: a tie
+                {"session_id": "s8", "customer_id": "F", "event_type": "product_view",
+                 "product_id": pid, "occurred_at": "2026-02-27T06:00:00"}
+                for pid in ("P2", "P1")
+            ]),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    data = {**tiny, "order_items": items, "web_events": web}
+    fast = _by_id(F.build_features(data, AS_OF))
+    f, e = fast.loc["F"], fast.loc["E"]
+    assert (f["top_category"], f["n_categories"], f["category_spend"]) == ("books", 2, 40.0)
+    assert f["most_viewed_category"] == "electronics" and f["view_share_home"] == 0.5
+    assert (e["top_category"], e["n_categories"], e["category_spend"]) == ("electronics", 0, 0.0)
+    assert np.isnan(e["share_electronics"])
+    # the grouped path (some categories pooled) agrees on every customer
+    grouped = _by_id(F.build_features(data, AS_OF, params=F.FeatureParams(max_categories=2)))
+    for column in ("top_category", "n_categories", "category_spend", "most_viewed_category"):
+        pd.testing.assert_series_equal(fast[column], grouped[column], check_names=False)
+
+
 def test_engine_rfm_equals_the_pandas_baseline(tiny):
     expected = F.rfm_pandas(tiny["orders"], AS_OF)
     assert expected["customer_id"].tolist() == ["A", "E", "F", "G", "Z"]
@@ -327,6 +367,22 @@ def test_inputs_are_not_modified(tiny):
     F.build_features(tiny, AS_OF)
     for name, frame in tiny.items():
         pd.testing.assert_frame_equal(frame, before[name])
+
+
+def test_quintile_score_is_the_rank_definition_on_random_values():
+    """1 + floor(5 · below / n), below = the number of strictly worse values: computed
+    here from pandas' minimum rank, compared with quintile_score (order statistics)."""
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 3, 4, 5, 7, 11, 100, 1001):
+        for values in (rng.integers(0, 4, n).astype(float), rng.normal(size=n)):
+            series = pd.Series(values)
+            series[rng.random(n) < 0.1] = np.nan
+            for better in (True, False):
+                keyed = series if better else -series
+                below = keyed.rank(method="min") - 1
+                expected = (1 + (5 * below) // series.notna().sum()).astype("Int64")
+                got = F.quintile_score(series, higher_is_better=better)
+                pd.testing.assert_series_equal(got, expected, check_names=False)
 
 
 def test_scores_and_segments_units():
@@ -493,6 +549,31 @@ def test_data_dictionary_and_summary(tiny, tmp_path):
     assert path.name == "customer_features.parquet" and found.stage == "features"
 
 
+def test_headline_leads_with_customers_and_the_segment_mix(tiny):
+    table = F.build_features(tiny, AS_OF)
+    summary = F.feature_summary(
+        table, AS_OF, completed_revenue=float(table["monetary_total"].sum())
+    )
+    headline = F.headline(summary)
+    items = {i.label: (i.value, i.kind) for i in headline.items}
+    assert items["customers"] == (7, "int") and items["buyers"] == (5, "int")
+    # the largest RFM segments of the buyers, as shares of every customer
+    largest = max((n, name) for name, n in summary["rfm_segments"].items() if name != "No Purchase")
+    assert items[largest[1]] == (pytest.approx(largest[0] / 7), "pct")
+    assert "No Purchase" not in items
+    assert items["engaged by e-mail"][0] == pytest.approx(
+        (summary["engagement_tiers"]["Highly Engaged"]
+         + summary["engagement_tiers"]["Moderately Engaged"]) / 7
+    )  # fmt: skip
+    assert headline.status == "ok" and 3 <= len(headline.items) <= 6
+    assert headline.sentence.startswith("7 customers as of 2026-03-01, 5 of them buyers; ")
+    assert F.headline({**summary, "monetary_total": 1.0}).status == "alert"
+    assert F.headline({**summary, "monetary_total": float("inf")}).status == "alert"
+    # orders only: no e-mail item
+    bare = F.feature_summary(F.build_features({"orders": tiny["orders"]}, AS_OF), AS_OF)
+    assert "engaged by e-mail" not in {i.label for i in F.headline(bare).items}
+
+
 def test_folder_sources_raw_csv_and_parquet(tiny, tmp_path):
     """A canonical Parquet folder is read by the engine; a CSV folder goes through the
     loader; both give the same features as the frames."""
@@ -544,6 +625,16 @@ def test_run_builds_reconciles_and_writes_on_the_engine(tiny, tmp_path):
         F.run(tiny, "2026-03-01")
 
 
+def test_feature_params_say_what_the_stage_reads():
+    assert F.FeatureParams().input == "clean"  # the audit's clean tables, no silent fallback
+    assert F.FeatureParams(input=" Raw ").input == "raw"
+    assert F.FeatureParams(input="raw").as_dict()["input"] == "raw"
+    with pytest.raises(
+        ValueError, match="FeatureParams: input must be one of clean, raw .*'audit'"
+    ):
+        F.FeatureParams(input="audit")
+
+
 def test_feature_params_hold_where_the_stage_runs():
     params = F.FeatureParams(engine=" Spark ", spark_master="local[1]", source_uri="s3a://lake")
     assert params.engine == "spark" and params.as_dict()["source_uri"] == "s3a://lake"
@@ -581,7 +672,9 @@ def test_categories_are_asked_once_per_opened_source(tiny):
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_features_notebook(run_stages, small_demo_dir):
-    result = run_stages(small_demo_dir, ["features"], ["features.abandon_window_hours=48"])
+    result = run_stages(
+        small_demo_dir, ["features"], ["features.abandon_window_hours=48", "features.input=raw"]
+    )
     (stage,) = result.stages
     assert stage.status == "ok", stage.error
     summary = json.loads((result.output_dir / "features.json").read_text())
@@ -592,6 +685,11 @@ def test_features_notebook(run_stages, small_demo_dir):
     assert sum(summary["engagement_tiers"].values()) == summary["customers"]
     assert summary["monetary_total"] == summary["completed_revenue"]
     assert summary["input"] == "raw"
+    items = {i["label"]: i["value"] for i in summary["headline"]["items"]}
+    assert items["customers"] == summary["customers"] and items["buyers"] == summary["buyers"]
+    executed = nbformat.read(str(result.output_dir / "02_features.ipynb"), as_version=4)
+    last = [c for c in executed.cells if c.cell_type == "code"][-1]
+    assert not [o for o in last.outputs if o.output_type == "execute_result"], "no raw dict"
     assert set(summary["sections"].values()) == {"built"}
     assert (result.output_dir / "customer_features.parquet").exists()
     processed = pd.read_parquet(result.output_dir / "customer_features.parquet")
@@ -608,3 +706,15 @@ def test_features_notebook_reads_the_audits_clean_tables(run_stages, small_demo_
     summary = json.loads((result.output_dir / "features.json").read_text())
     assert summary["input"] == "clean"
     assert summary["monetary_total"] == summary["completed_revenue"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_features_notebook_refuses_to_fall_back_to_raw(run_stages, small_demo_dir):
+    """input=clean (the default) without the audit's clean tables of this source: the stage
+    fails naming what to run, and reads nothing raw (issue 15, point 3)."""
+    result = run_stages(small_demo_dir, ["features"])
+    (stage,) = result.stages
+    assert stage.status == "failed"
+    assert "audit" in stage.error and "input=raw" in stage.error, stage.error
+    assert not (result.output_dir / "customer_features.parquet").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,14 +95,34 @@ def test_rule_takes_best_silhouette_among_large_enough_solutions():
 def test_rule_ties_go_to_the_smaller_k_and_nan_is_ignored():
     scores = _scores([0.3, np.nan, 0.3], [0.3, 0.3, 0.3])
     assert S.choose_k(scores, 0.05).k == 2
+    assert S.choose_k(scores, 0.05, tolerance=0).k == 2
+
+
+def test_rule_treats_silhouettes_within_the_tolerance_as_a_tie_and_takes_the_smaller_k():
+    # k = 2..6; k=6 has the best silhouette, k=4 and k=5 are within 0.01 of it, k=3 is not
+    scores = _scores([0.150, 0.205, 0.212, 0.213, 0.2171], [0.4, 0.3, 0.2, 0.1, 0.06])
+    choice = S.choose_k(scores, 0.05, tolerance=0.01)
+    assert (choice.k, choice.best_k, choice.ties) == (4, 6, (4, 5, 6))
+    assert "smallest k whose silhouette (0.212) is within 0.01 of the best (0.217 at k = 6)" in (
+        choice.reason
+    )
+    assert S.choose_k(scores, 0.05, tolerance=0).k == 6  # the plain best silhouette
+    assert S.choose_k(scores, 0.05, tolerance=0.02).k == 3  # 0.205 >= 0.2171 - 0.02
+    # the tie is among the eligible solutions only: k=4 has a 2 % cluster
+    small = _scores([0.150, 0.205, 0.212, 0.213, 0.2171], [0.4, 0.3, 0.02, 0.1, 0.06])
+    assert S.choose_k(small, 0.05, tolerance=0.01).k == 5
+    # the default is the stage's: SegmentationParams().silhouette_tolerance
+    assert S.choose_k(scores, 0.05).k == 4 and S.SegmentationParams().silhouette_tolerance == 0.01
+    with pytest.raises(ValueError, match=r"tolerance must be in \[0, 0.5\), got -0.1"):
+        S.choose_k(scores, 0.05, tolerance=-0.1)
 
 
 def test_rule_without_any_large_enough_solution_says_so(caplog):
     scores = _scores([0.2, 0.5], [0.01, 0.02])
     with caplog.at_level(logging.WARNING, logger="workbench"):
         choice = S.choose_k(scores, 0.05)
-    assert choice.k == 3 and "no solution has a smallest cluster" in choice.reason
-    assert "no solution" in caplog.text
+    assert choice.k == 3 and "No solution has a smallest cluster" in choice.reason
+    assert "No solution" in caplog.text
 
 
 def test_parameter_overrides_the_rule():
@@ -121,6 +142,11 @@ def test_parameters_are_validated_with_the_name_and_value():
         S.SegmentationParams(k=1)
     with pytest.raises(ValueError, match="min_cluster_share must be in"):
         S.SegmentationParams(min_cluster_share=0.7)
+    with pytest.raises(ValueError, match=r"silhouette_tolerance must be a number in .*got '0.01'"):
+        S.SegmentationParams(silhouette_tolerance="0.01")
+    with pytest.raises(ValueError, match=r"silhouette_tolerance must be .*got 0.6"):
+        S.SegmentationParams(silhouette_tolerance=0.6)
+    assert S.SegmentationParams(silhouette_tolerance=0).silhouette_tolerance == 0.0
     assert S.SegmentationParams(features=()).features == S.DEFAULT_FEATURES
     # a notebook's list (papermill passes lists) becomes a tuple of trimmed names
     assert S.SegmentationParams(features=[" recency_days", "share_*"]).features == (
@@ -256,6 +282,29 @@ def test_out_of_range_values_are_counted_and_clipped():
     assert np.isfinite(Z).all()
 
 
+def test_infinite_values_fail_naming_the_table_column_and_customers():
+    frame = _groups()
+    frame.loc[[3, 7], "avg_order_value"] = [np.inf, -np.inf]  # an infinite amount upstream
+    frame.loc[5, "monetary_total"] = np.inf
+    with pytest.raises(ValueError) as caught:
+        S.segment_customers(frame, _tiny_params())
+    message = str(caught.value)
+    assert message.startswith("customer_features: column 'avg_order_value' is infinite for 2 ")
+    assert "customer(s): C0003, C0007" in message
+    assert "column 'monetary_total' is infinite for 1 customer(s): C0005" in message
+    assert "input='clean'" in message
+    # many customers: ten named, the rest counted
+    frame = _groups()
+    frame.loc[:11, "purchase_rate_per_year"] = np.inf
+    with pytest.raises(ValueError, match=r"for 12 customer\(s\): C0000, .*C0009 and 2 more"):
+        S.prepare_inputs(frame, _tiny_params())
+    # a customer left out of the clustering (no purchase) does not matter; NaN is imputed
+    frame = _groups()
+    frame.loc[frame["customer_id"] == "N0", "purchase_rate_per_year"] = np.inf
+    frame.loc[0, "email_open_rate"] = np.nan
+    assert len(S.prepare_inputs(frame, _tiny_params()).X) == 120
+
+
 def test_inputs_are_not_modified():
     frame = _groups()
     frame.loc[frame.index[:5], "email_open_rate"] = np.nan
@@ -384,6 +433,39 @@ def test_names_are_readable_and_unique():
     twins = S.cluster_names(pd.DataFrame({"x_feature": [1.0, 1.0]}))
     assert twins == {0: "High x feature (1)", 1: "High x feature (2)"}
     assert S.cluster_names(pd.DataFrame({"x": [0.01]})) == {0: "Typical customers"}
+
+
+def test_headline_gives_k_silhouette_and_the_named_segments():
+    frame = _groups()
+    result = S.segment_customers(frame, _tiny_params(k=3))
+    summary = S.segmentation_summary(result)
+    headline = S.headline(summary)
+    items = {i.label: (i.value, i.kind) for i in headline.items}
+    assert items["segments"] == (3, "int") and items["customers clustered"] == (120, "int")
+    assert items["silhouette"] == (summary["silhouette"], "number")
+    assert items["largest segment"] == (pytest.approx(40 / 120), "pct")
+    assert "stability (ARI)" not in items  # not computed
+    assert headline.sentence.startswith("3 segments of 120 customers with a purchase history")
+    assert ", k set by the parameter" in headline.sentence
+    for name in result.names.values():
+        assert f"{name} 40" in headline.sentence
+    assert S.NO_HISTORY not in headline.sentence and headline.status == "ok"
+    shaky = S.headline({**summary, "stability_ari": 0.41})
+    assert shaky.status == "warning" and "agree only at ARI 0.41" in shaky.sentence
+    assert S.headline({**summary, "rule": "No solution has a smallest cluster …"}).status == (
+        "warning"
+    )
+
+
+def test_figures_escape_segment_names():
+    frame = _groups()
+    result = S.segment_customers(frame, _tiny_params(k=3))
+    names = {c: f'<img src=x onerror="alert({c})">' for c in result.names}
+    figure = S.sizes_figure(result.sizes, names)
+    labels = {str(y) for trace in figure.data for y in trace.y}
+    assert labels == {f"{c}: &lt;img src=x onerror=&quot;alert({c})&quot;&gt;" for c in names}
+    heatmap = S.profile_heatmap(result.differences, names)
+    assert all("<img" not in str(y) for y in heatmap.data[0].y)
 
 
 def test_segments_table_keeps_everyone():
@@ -527,6 +609,7 @@ def test_demo_segments_are_named_sized_and_stable(demo_result, demo_features):
 @pytest.mark.slow
 def test_segmentation_notebook(run_stages, small_demo_dir, isolated_settings):
     overrides = [
+        "features.input=raw",  # no audit in this run: the source as delivered, asked for
         "segmentation.k_max=7",
         "segmentation.n_bootstrap=3",
         "segmentation.stability_sample=1500",
@@ -538,6 +621,12 @@ def test_segmentation_notebook(run_stages, small_demo_dir, isolated_settings):
     assert statuses["segmentation"][0] == "ok", statuses
     summary = json.loads((result.output_dir / "segmentation.json").read_text())
     assert summary["chosen_by"] == "rule" and 2 <= summary["k"] <= 7
+    items = {i["label"]: i["value"] for i in summary["headline"]["items"]}
+    assert items["segments"] == summary["k"] and items["silhouette"] == summary["silhouette"]
+    assert summary["headline"]["sentence"].startswith(f"{summary['k']} segments of ")
+    executed = nbformat.read(str(result.output_dir / "03_segmentation.ipynb"), as_version=4)
+    last = [c for c in executed.cells if c.cell_type == "code"][-1]
+    assert not [o for o in last.outputs if o.output_type == "execute_result"], "no raw dict"
     assert set(summary["silhouette_by_k"]) == {str(k) for k in range(2, 8)}
     assert summary["silhouette"] == summary["silhouette_by_k"][str(summary["k"])]
     assert sum(summary["cluster_sizes"].values()) == summary["customers"]

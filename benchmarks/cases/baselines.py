@@ -1,8 +1,10 @@
 """Baselines of the feature build: the same RFM columns in plain pandas, and the floor —
-one DuckDB scan aggregating the orders table per customer."""
+one DuckDB scan aggregating the orders table per customer. Both report ``cpu_s`` as the
+feature cases do (:mod:`benchmarks.cases.features`)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -33,11 +35,13 @@ GROUP BY customer_id
 def rfm_pandas_case(data_dir: Path, work_dir: Path) -> dict:
     """Read the orders with pandas (the four columns RFM needs) and compute the RFM
     columns with :func:`workbench.features.rfm_pandas` (scores and segments included)."""
+    started = time.process_time()
     orders = pd.read_parquet(Path(data_dir) / "orders.parquet", columns=_ORDER_COLUMNS)
     rfm = rfm_pandas(orders, parse_as_of(bench_config().as_of))
     return {
         "rows": int(len(rfm)),
         "rows_what": "customers with a completed order",
+        "cpu_s": round(time.process_time() - started, 3),
         "orders_read": int(len(orders)),
         "monetary_total_sum": round(float(rfm["monetary_total"].sum()), 2),
     }
@@ -47,6 +51,7 @@ def duckdb_floor(data_dir: Path, work_dir: Path) -> dict:
     """:data:`FLOOR_SQL` on an in-memory DuckDB, handed over as a pandas frame (no
     scores, no segments: the least any engine must do for the RFM columns)."""
     as_of = parse_as_of(bench_config().as_of).to_pydatetime()
+    started = time.process_time()
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
@@ -60,5 +65,6 @@ def duckdb_floor(data_dir: Path, work_dir: Path) -> dict:
     return {
         "rows": int(len(frame)),
         "rows_what": "customers with a completed order",
+        "cpu_s": round(time.process_time() - started, 3),
         "monetary_total_sum": round(float(frame["monetary_total"].sum()), 2),
     }

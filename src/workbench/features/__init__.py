@@ -54,6 +54,7 @@ from workbench.features.derive import (
 )
 from workbench.features.params import (
     ENGAGEMENT_TIERS,
+    FEATURE_INPUTS,
     FEATURE_TABLES,
     LIFECYCLE_STAGES,
     NO_PURCHASE,
@@ -65,15 +66,18 @@ from workbench.features.report import (
     data_dictionary,
     distribution_figure,
     feature_summary,
+    headline,
     lifecycle_rules,
     rfm_grid_figure,
     rfm_segment_table,
     segmentation_columns,
+    top_category_figure,
 )
 from workbench.features.workflow import FeatureRun, input_manifest, run
 
 __all__ = [
     "ENGAGEMENT_TIERS",
+    "FEATURE_INPUTS",
     "FEATURE_TABLES",
     "LIFECYCLE_STAGES",
     "NO_PURCHASE",
@@ -93,6 +97,7 @@ __all__ = [
     "feature_expression",
     "feature_sections",
     "feature_summary",
+    "headline",
     "input_manifest",
     "lifecycle_rules",
     "lifecycle_stage",
@@ -105,4 +110,5 @@ __all__ = [
     "rfm_segment_table",
     "run",
     "segmentation_columns",
+    "top_category_figure",
 ]

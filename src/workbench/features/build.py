@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,7 +185,7 @@ def rfm_features(
     """
     params = params or FeatureParams()
     check_as_of(as_of, "rfm_features")
-    inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
+    inputs = open_tables(source, con=con, tables=("orders",))  # all RFM needs
     o = inputs.tables["orders"]
     done = o.filter(
         o.ordered_at < ibis.literal(as_of), o.customer_id.notnull(), o.status == "completed"
@@ -193,7 +195,7 @@ def rfm_features(
         frequency=done.count(),
         monetary_total=done.amount.sum(),
     )
-    f = inputs.to_pandas(agg)
+    f = inputs.to_pandas(agg.order_by("customer_id"))  # the engine sorts (in parallel)
     f["customer_id"] = f["customer_id"].astype("str")
     f["frequency"] = f["frequency"].astype("int64")
     f["monetary_total"] = f["monetary_total"].astype("float64").fillna(0.0)
@@ -203,7 +205,6 @@ def rfm_features(
     scores = derive.rfm_scores(f)
     for column in scores.columns:
         f[column] = scores[column]
-    f = f.sort_values("customer_id", kind="stable").reset_index(drop=True)
     return f[list(RFM_COLUMNS)]
 
 
@@ -245,16 +246,28 @@ def _join_all(base: ibis.Table, parts: list[ibis.Table]) -> ibis.Table:
 
 
 def _sections(
-    inputs: CanonicalTables, as_of: pd.Timestamp, params: FeatureParams, plan: _Plan
+    inputs: CanonicalTables,
+    as_of: pd.Timestamp,
+    params: FeatureParams,
+    plan: _Plan,
+    *,
+    orders: ibis.Table | None = None,
 ) -> tuple[ibis.Table, dict[str, ibis.Table]]:
-    """The customer universe and one per-customer expression per built section part."""
+    """The customer universe and one per-customer expression per built section part.
+
+    ``orders``: the order aggregates (:func:`~workbench.features.expressions.order_aggregates`
+    of this cut-off) already materialised on the engine; they then serve the orders part,
+    the universe and the previous order, so the orders are grouped once for the three.
+    """
     t = inputs.tables
-    universe = ex.customer_universe(t["customers"], t["orders"], as_of)
+    if orders is None:
+        orders = ex.order_aggregates(t["orders"], as_of, params)
+    universe = ex.customer_universe(t["customers"], t["orders"], as_of, ordered=orders)
     parts: dict[str, ibis.Table] = {}
     if plan.built["profile"]:
         parts["profile"] = ex.profile_columns(t["customers"], plan.profile)
-    parts["orders"] = ex.order_aggregates(t["orders"], as_of, params)
-    parts["previous_order"] = ex.previous_order(t["orders"], as_of)
+    parts["orders"] = orders
+    parts["previous_order"] = ex.previous_order(t["orders"], as_of, last=orders)
     if plan.built["email"]:
         parts["email"] = ex.email_aggregates(t["email_events"], as_of, params)
         parts["open_hour"] = ex.preferred_open_hour(t["email_events"], as_of)
@@ -290,6 +303,21 @@ def feature_expression(
     return _join_all(universe, list(parts.values()))
 
 
+@contextmanager
+def _materialised(inputs: CanonicalTables, expr: ibis.Table) -> Iterator[ibis.Table]:
+    """``expr`` as a temporary table on the engine for the duration of the block."""
+    name = f"_workbench_features_{uuid.uuid4().hex}"
+    table = inputs.con.create_table(name, expr, temp=True)
+    try:
+        yield table
+    finally:
+        if inputs.con.name == "duckdb":
+            # Ibis 12's drop_table leaves the name out of its DROP statement with sqlglot 30
+            inputs.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+        else:
+            inputs.con.drop_table(name, force=True)
+
+
 def _execute(
     inputs: CanonicalTables, universe: ibis.Table, parts: dict[str, ibis.Table]
 ) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -298,8 +326,8 @@ def _execute(
     One query per section keeps only one section's hash tables alive at a time (a
     single joined query held them all at once: several times the memory and slower).
     The sorted universe goes back to the engine as a small (customer id, position)
-    table; each section is joined to it there, so pandas aligns rows by integer
-    position instead of hashing a million string ids per section.
+    table; each section is left-joined to it there and comes back in universe order, one
+    row per customer, so pandas neither hashes a million string ids nor reindexes.
     """
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -311,11 +339,11 @@ def _execute(
     columns: dict[str, pd.Series] = {"customer_id": ids}
     for name, part in parts.items():
         started = time.perf_counter()
-        matched = part.join(positions, "customer_id").drop("customer_id")
-        frame = inputs.to_pandas(matched)
-        frame.index = pd.Index(frame.pop("_pos").to_numpy(dtype="int64"))
-        frame = frame.reindex(pd.RangeIndex(n))
-        columns.update({c: frame[c] for c in frame.columns})
+        keep = [part[c] for c in part.columns if c != "customer_id"]
+        matched = positions.left_join(part, positions.customer_id == part.customer_id)
+        frame = inputs.to_pandas(matched.select(positions._pos, *keep).order_by("_pos"))
+        frame.index = pd.RangeIndex(n)
+        columns.update({c: frame[c] for c in frame.columns if c != "_pos"})
         seconds[name] = round(time.perf_counter() - started, 3)
     return pd.DataFrame(columns, copy=False), seconds
 
@@ -361,7 +389,10 @@ def build_features(
     started = time.perf_counter()
     inputs = open_tables(source, con=con, tables=FEATURE_TABLES)
     plan = _plan(inputs, params)
-    raw, timings = _execute(inputs, *_sections(inputs, as_of, params, plan))
+    with _materialised(
+        inputs, ex.order_aggregates(inputs.tables["orders"], as_of, params)
+    ) as orders:
+        raw, timings = _execute(inputs, *_sections(inputs, as_of, params, plan, orders=orders))
     started_derive = time.perf_counter()
     frame = _derive(raw, as_of, params, plan)
     timings["derive"] = round(time.perf_counter() - started_derive, 3)

@@ -68,14 +68,21 @@ def quintile_score(values: pd.Series, *, higher_is_better: bool = True) -> pd.Se
     >>> quintile_score(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0]), higher_is_better=False).tolist()
     [5, 4, 3, 2, 1]
     """
-    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-    keyed = numbers if higher_is_better else -numbers
-    rank = keyed.rank(method="min", na_option="keep")
-    n = int(numbers.notna().sum())
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    known = ~np.isnan(numbers)
+    keyed = numbers[known] if higher_is_better else -numbers[known]
+    n = len(keyed)
     out = pd.Series(pd.NA, index=values.index, dtype="Int64")
     if n:
-        below = rank.dropna().astype("int64") - 1
-        out.loc[below.index] = 1 + (5 * below) // n
+        # below >= k  <=>  the k-th smallest value is smaller than this one, so the score
+        # is 1 + the number of the four cut points k_j = ceil(j·n/5) passed: four order
+        # statistics (np.partition, linear time) instead of a sort of every value
+        cuts = [-(-j * n // 5) - 1 for j in range(1, 5)]
+        order_stats = np.partition(keyed, cuts)[cuts]
+        score = np.ones(n, dtype="int64")
+        for value in order_stats:
+            score += keyed > value
+        out[known] = score
     return out
 
 
@@ -102,10 +109,12 @@ def rfm_segment(r_score: pd.Series, f_score: pd.Series, m_score: pd.Series) -> p
     ['Champions', 'Lost', 'Need Attention', 'No Purchase']
     """
     fm = (f_score.astype("Int64") + m_score.astype("Int64") + 1) // 2
-    key = r_score.astype("Int64") * 10 + fm
-    lookup = {r * 10 + f: name for r, row in RFM_SEGMENT_GRID.items() for f, name in row.items()}
-    names = key.map(lookup, na_action="ignore")
-    return names.where(names.notna(), NO_PURCHASE).astype("str")
+    key = (r_score.astype("Int64") * 10 + fm).to_numpy(dtype="int64", na_value=0)
+    lookup = np.full(56, NO_PURCHASE, dtype=object)  # keys 11 … 55; 0 for missing scores
+    for r, row in RFM_SEGMENT_GRID.items():
+        for f, name in row.items():
+            lookup[r * 10 + f] = name
+    return pd.Series(lookup[key], index=r_score.index, dtype="str")
 
 
 def rfm_scores(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,10 +137,8 @@ def rfm_scores(frame: pd.DataFrame) -> pd.DataFrame:
         score.loc[scored.index] = quintile_score(scored[source], higher_is_better=better)
         out[column] = score
     out["fm_score"] = (out["f_score"] + out["m_score"] + 1) // 2
-    code = (
-        out["r_score"].astype("str") + out["f_score"].astype("str") + out["m_score"].astype("str")
-    )
-    out["rfm_score"] = code.where(buyers).astype("str")
+    code = out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]  # digits 1-5 each
+    out["rfm_score"] = code.astype("str").where(buyers).astype("str")
     out["rfm_segment"] = rfm_segment(out["r_score"], out["f_score"], out["m_score"])
     return out
 

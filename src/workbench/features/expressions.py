@@ -68,15 +68,24 @@ def _completed(orders: ibis.Table, as_of: pd.Timestamp, *columns: str) -> ibis.T
 # --------------------------------------------------------------------------- customers
 
 
-def customer_universe(customers: ibis.Table, orders: ibis.Table, as_of: pd.Timestamp) -> ibis.Table:
+def customer_universe(
+    customers: ibis.Table,
+    orders: ibis.Table,
+    as_of: pd.Timestamp,
+    *,
+    ordered: ibis.Table | None = None,
+) -> ibis.Table:
     """The customers a feature table has a row for (column ``customer_id``).
 
     Rule: customers who signed up before ``as_of`` (``signup_at < as_of``) plus every
     customer id with an order of any status before ``as_of`` (so orphan orders and
     customers without a known sign-up date are included once they have ordered).
+    ``ordered``: those ordering customers already at hand — :func:`order_aggregates`
+    of the same orders and cut-off — so the orders are not scanned again.
     """
     signed = customers.filter(customers.signup_at < _cut(as_of), customers.customer_id.notnull())
-    ordered = _before(orders, "ordered_at", as_of)
+    if ordered is None:
+        ordered = _before(orders, "ordered_at", as_of)
     return signed.select("customer_id").union(ordered.select("customer_id"), distinct=True)
 
 
@@ -123,12 +132,21 @@ def order_aggregates(orders: ibis.Table, as_of: pd.Timestamp, params: FeaturePar
     return o.group_by("customer_id").aggregate(**aggs)
 
 
-def previous_order(orders: ibis.Table, as_of: pd.Timestamp) -> ibis.Table:
-    """Time of each customer's completed order before the last one (``previous_order_at``)."""
+def previous_order(
+    orders: ibis.Table, as_of: pd.Timestamp, *, last: ibis.Table | None = None
+) -> ibis.Table:
+    """Time of each customer's completed order before the last one (``previous_order_at``).
+
+    ``last``: a table of ``customer_id`` and ``last_order_at`` (the last completed order
+    before ``as_of``, e.g. :func:`order_aggregates`) when already at hand; else it is
+    computed here.
+    """
     c = _completed(orders, as_of).select("customer_id", "ordered_at")
-    last = c.group_by("customer_id").aggregate(last_at=c.ordered_at.max())
+    if last is None:
+        last = c.group_by("customer_id").aggregate(last_order_at=c.ordered_at.max())
+    last = last.filter(last.last_order_at.notnull()).select("customer_id", "last_order_at")
     joined = c.join(last, "customer_id")
-    earlier = joined.filter(joined.ordered_at < joined.last_at)
+    earlier = joined.filter(joined.ordered_at < joined.last_order_at)
     return earlier.group_by("customer_id").aggregate(previous_order_at=earlier.ordered_at.max())
 
 
@@ -281,11 +299,22 @@ def viewed_categories(
     """
     w = _before(web_events, "occurred_at", as_of, "event_type", "product_id")
     views = w.filter(w.event_type == "product_view", w.product_id.notnull())
+    names = category_columns([*categories, POOLED] if pooled else categories, "view_share_")
+    if not pooled:
+        joined = views.select("customer_id", "product_id").join(
+            _indexed(products, categories), "product_id"
+        )
+        counts = {
+            column: joined.count(where=joined.k == i) for i, column in enumerate(names.values())
+        }
+        totals = joined.group_by("customer_id").aggregate(category_views=joined.count(), **counts)
+        has = {column: totals[column] > 0 for column in names.values()}
+        top = _top_category(totals, names, has)
+        return totals.mutate(most_viewed_category=top)
     cats = products.filter(products.category.notnull()).select("product_id", "category")
     joined = views.select("customer_id", "product_id").join(cats, "product_id")
     counts = joined.group_by(["customer_id", "category"]).aggregate(n=joined.count())
     aggs = {"category_views": counts.n.sum()}
-    names = category_columns([*categories, POOLED] if pooled else categories, "view_share_")
     for category, column in names.items():
         if category == POOLED and pooled:
             aggs[column] = counts.n.sum(where=~counts.category.isin(categories))
@@ -298,6 +327,26 @@ def viewed_categories(
     top = counts.mutate(rank=rank).filter(ibis._.rank == 0)
     top = top.select("customer_id", most_viewed_category=top.category)
     return totals.join(top, "customer_id")
+
+
+def _indexed(products: ibis.Table, categories: list[str]) -> ibis.Table:
+    """``product_id`` and the position ``k`` of its category in ``categories`` (products
+    without a category left out): a small table, so the big joins carry an integer."""
+    cats = products.filter(products.category.notnull())
+    k = cats.category.substitute({c: i for i, c in enumerate(categories)}, else_=ibis.null("int64"))
+    return cats.select("product_id", k=k.cast("int64"))
+
+
+def _top_category(
+    totals: ibis.Table, names: dict[str, str], has: dict[str, ibis.BooleanValue]
+) -> ibis.StringValue:
+    """The category with the largest value among the columns ``names`` (category ->
+    column) where ``has`` holds; ties, and rows whose values are all missing, go to the
+    first category in ``names`` (sorted by name) — as the grouped path's window does."""
+    best = ibis.greatest(*(totals[c] for c in names.values()))  # missing values are skipped
+    chosen = [(has[c] & (totals[c] == best), ibis.literal(n)) for n, c in names.items()]
+    fallback = [(has[c], ibis.literal(n)) for n, c in names.items()]
+    return ibis.cases(*chosen, else_=ibis.cases(*fallback, else_=ibis.null("string")))
 
 
 # --------------------------------------------------------------------------- categories
@@ -344,8 +393,35 @@ def category_spend(
     whose product is unknown or has no category are left out.
     """
     done = _completed(orders, as_of, "order_id").select("order_id", "customer_id")
-    cats = products.filter(products.category.notnull()).select("product_id", "category")
     lines = order_items.select("order_id", "product_id", "quantity", "unit_price")
+    names = category_columns([*categories, POOLED] if pooled else categories)
+    if not pooled:
+        # every category has its column: spend per customer and category index (an
+        # integer), then one row per customer with the top category picked by value
+        # (no window over the customers' categories)
+        joined = lines.join(done, "order_id").join(_indexed(products, categories), "product_id")
+        joined = joined.mutate(spend=joined.quantity * joined.unit_price)
+        per_cat = joined.group_by(["customer_id", "k"]).aggregate(
+            spend=joined.spend.sum().round(decimals)
+        )
+        aggs: dict[str, ibis.Value] = {
+            "category_spend": per_cat.spend.sum(),
+            "n_categories": per_cat.count(where=per_cat.spend > 0),
+        }
+        for i, column in enumerate(names.values()):
+            aggs[column] = per_cat.spend.sum(where=per_cat.k == i)
+            aggs[f"_lines_{i}"] = per_cat.count(where=per_cat.k == i)
+        totals = per_cat.group_by("customer_id").aggregate(**aggs)
+        columns = list(names.values())
+        has = {c: totals[f"_lines_{i}"] > 0 for i, c in enumerate(columns)}
+        return totals.select(
+            "customer_id",
+            "category_spend",
+            "n_categories",
+            *columns,
+            top_category=_top_category(totals, names, has),
+        )
+    cats = products.filter(products.category.notnull()).select("product_id", "category")
     joined = lines.join(done, "order_id").join(cats, "product_id")
     spend = joined.mutate(spend=joined.quantity * joined.unit_price)
     per_cat = spend.group_by(["customer_id", "category"]).aggregate(
@@ -355,7 +431,6 @@ def category_spend(
         "category_spend": per_cat.spend.sum(),
         "n_categories": per_cat.count(where=per_cat.spend > 0),
     }
-    names = category_columns([*categories, POOLED] if pooled else categories)
     for category, column in names.items():
         if category == POOLED and pooled:
             aggs[column] = per_cat.spend.sum(where=~per_cat.category.isin(categories))

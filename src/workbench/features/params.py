@@ -14,6 +14,7 @@ from typing import Any
 from workbench.engines import ENGINES
 
 __all__ = [
+    "FEATURE_INPUTS",
     "FEATURE_TABLES",
     "FeatureParams",
     "RFM_SEGMENTS",
@@ -25,6 +26,10 @@ __all__ = [
 
 #: The canonical tables the features read.
 FEATURE_TABLES = ("customers", "orders", "order_items", "products", "email_events", "web_events")
+
+#: What the features read (:attr:`FeatureParams.input`): the audit's clean tables of this
+#: source, or the source as delivered.
+FEATURE_INPUTS = ("clean", "raw")
 
 NO_PURCHASE = "No Purchase"
 
@@ -114,6 +119,11 @@ class FeatureParams:
         and identical across engines.
     age_bands : tuple of int, default (25, 35, 45, 55, 65)
         Lower edges of the age bands after the first (``<25``, ``25-34`` … ``65+``).
+    input : str, default "clean"
+        What the stage reads: ``clean`` — the audit's clean tables of this very source
+        (the stage refuses to run without them rather than fall back to the raw tables);
+        ``raw`` — the source as delivered (duplicates, orphans and whatever the audit
+        would quarantine included), when asked for explicitly (``-p features.input=raw``).
     engine : str, default "duckdb"
         Engine of the scans and aggregations in :func:`workbench.features.run`: ``duckdb``
         or ``spark`` (:data:`workbench.engines.ENGINES`).
@@ -125,8 +135,9 @@ class FeatureParams:
     features_uri : str, default ""
         Also write the feature table here by the engine (folder or URI); empty: do not.
 
-    The last four say where the stage runs; :func:`workbench.features.build_features`
-    ignores them (it takes the engine connection itself).
+    The last five say what the stage reads and where it runs;
+    :func:`workbench.features.build_features` ignores them (it takes the tables and the
+    engine connection themselves).
 
     Examples
     --------
@@ -159,6 +170,7 @@ class FeatureParams:
     min_rate_days: int = 30
     money_decimals: int = 2
     age_bands: tuple[int, ...] = (25, 35, 45, 55, 65)
+    input: str = "clean"
     engine: str = "duckdb"
     spark_master: str = ""
     source_uri: str = ""
@@ -202,6 +214,13 @@ class FeatureParams:
                 f"FeatureParams: active_days ({self.active_days}) must be smaller than "
                 f"churn_days ({self.churn_days})"
             )
+        if not isinstance(self.input, str) or self.input.strip().lower() not in FEATURE_INPUTS:
+            raise ValueError(
+                f"FeatureParams: input must be one of {', '.join(FEATURE_INPUTS)} (clean: the "
+                f"audit's clean tables of this source; raw: the source as delivered), "
+                f"got {self.input!r}"
+            )
+        object.__setattr__(self, "input", self.input.strip().lower())
         object.__setattr__(self, "engine", str(self.engine).strip().lower())
         if self.engine not in ENGINES:
             raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -10,9 +11,11 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from workbench.display import Headline, HeadlineItem, fmt_int, fmt_pct, html_text
 from workbench.features.params import (
     ENGAGEMENT_TIERS,
     LIFECYCLE_STAGES,
+    NO_PURCHASE,
     RFM_SEGMENT_GRID,
     RFM_SEGMENTS,
     FeatureParams,
@@ -21,11 +24,13 @@ from workbench.features.params import (
 __all__ = [
     "data_dictionary",
     "feature_summary",
+    "headline",
     "rfm_segment_table",
     "lifecycle_rules",
     "distribution_figure",
     "rfm_grid_figure",
     "segmentation_columns",
+    "top_category_figure",
 ]
 
 log = logging.getLogger(__name__)
@@ -184,6 +189,68 @@ def feature_summary(features: pd.DataFrame, as_of: pd.Timestamp, **extra: Any) -
     }
 
 
+_ENGAGED = ENGAGEMENT_TIERS[:2]  # Highly and Moderately Engaged
+
+
+def headline(summary: dict[str, Any], *, top: int = 3) -> Headline:
+    """What a reader of the feature stage needs first, from :func:`feature_summary`.
+
+    The items: customers, buyers (a completed order before ``as_of``), the ``top``
+    largest RFM segments of the buyers with their shares of all customers (the others
+    are "No Purchase": customers minus buyers), and — with e-mail data —
+    the share engaged by e-mail (Highly or Moderately Engaged). The status is ``alert``
+    when the feature table's revenue does not add up to the completed revenue of the
+    orders table (``completed_revenue`` in the summary) or is not a finite number.
+
+    Examples
+    --------
+    >>> summary = {"as_of": "2026-06-30", "customers": 200, "buyers": 150,
+    ...            "rfm_segments": {"Champions": 40, "Lost": 30, "No Purchase": 50},
+    ...            "engagement_tiers": {"Highly Engaged": 10, "Moderately Engaged": 50,
+    ...                                 "Low": 40, "Inactive": 100},
+    ...            "monetary_total": 1234.5, "completed_revenue": 1234.5}
+    >>> h = headline(summary, top=2)
+    >>> h.sentence
+    '200 customers as of 2026-06-30, 150 of them buyers; largest RFM segments: Champions 20.0%, Lost 15.0%; 30.0% engaged by e-mail.'
+    >>> h.text(), h.status
+    ('customers 200 · buyers 150 · Champions 20.0% · Lost 15.0% · engaged by e-mail 30.0%', 'ok')
+    """
+    customers = int(summary.get("customers") or 0)
+    buyers = int(summary.get("buyers") or 0)
+    segments = sorted(
+        (
+            (name, int(n))
+            for name, n in (summary.get("rfm_segments") or {}).items()
+            if n and name != NO_PURCHASE
+        ),
+        key=lambda item: -item[1],
+    )[:top]
+    items = [HeadlineItem("customers", customers, "int"), HeadlineItem("buyers", buyers, "int")]
+    items += [HeadlineItem(name, n / customers, "pct") for name, n in segments if customers]
+    mix = ", ".join(f"{name} {fmt_pct(n / customers)}" for name, n in segments if customers)
+    sentence = (
+        f"{fmt_int(customers)} customers as of {summary.get('as_of', '')}, "
+        f"{fmt_int(buyers)} of them buyers" + (f"; largest RFM segments: {mix}" if mix else "")
+    )
+    tiers = summary.get("engagement_tiers") or {}
+    if tiers and customers:
+        engaged = sum(int(tiers.get(t, 0)) for t in _ENGAGED) / customers
+        items.append(HeadlineItem("engaged by e-mail", engaged, "pct"))
+        sentence += f"; {fmt_pct(engaged)} engaged by e-mail"
+    revenue, expected = summary.get("monetary_total"), summary.get("completed_revenue")
+    unreconciled = (
+        revenue is None
+        or not math.isfinite(float(revenue))
+        or (expected is not None and revenue != expected)
+    )
+    if unreconciled:
+        sentence += (
+            "; the revenue of the feature table does not add up to the orders table's "
+            "completed revenue"
+        )
+    return Headline(sentence + ".", items[:6], "alert" if unreconciled else "ok")
+
+
 def distribution_figure(
     features: pd.DataFrame, column: str, order: tuple[str, ...], *, title: str
 ) -> go.Figure:
@@ -210,6 +277,21 @@ def rfm_grid_figure(features: pd.DataFrame) -> go.Figure:
                                texttemplate="%{text}", colorscale="Blues"))  # fmt: skip
     fig.update_layout(title="Customers per RFM cell (R = recency, FM = frequency & monetary)",
                       height=480, margin={"t": 60, "l": 10, "r": 10, "b": 10})  # fmt: skip
+    return fig
+
+
+def top_category_figure(features: pd.DataFrame, *, top: int = 20) -> go.Figure:
+    """Customers by their top spending category (the ``top`` largest categories).
+
+    Category names come from the data: they are HTML-escaped for Plotly, which reads a
+    small HTML subset in labels (and shows the escaped text as typed).
+    """
+    counts = features["top_category"].dropna().value_counts().head(top)
+    frame = pd.DataFrame(
+        {"category": [html_text(c) for c in counts.index], "customers": counts.to_numpy()}
+    )
+    fig = px.bar(frame, x="category", y="customers", title="Customers by top spending category")
+    fig.update_layout(height=420, margin={"t": 60, "l": 10, "r": 10, "b": 10})
     return fig
 
 

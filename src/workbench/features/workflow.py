@@ -16,10 +16,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from workbench import engines
+from workbench import display, engines
 from workbench.canonical import manifest, open_tables
 from workbench.features.build import build_features, completed_revenue, feature_sections
 from workbench.features.params import FEATURE_TABLES, FeatureParams
@@ -72,6 +73,14 @@ class FeatureRun:
     def input_line(self) -> str:
         """One line saying what was read, from where and on which engine."""
         return f"input: {self.source_kind} — {self.read_from} (engine {self.engine})"
+
+    def reconciliation_table(self, currency: str = "") -> Any:
+        """:meth:`reconciliation` as one formatted row for a report (money with cents,
+        the uniqueness check as yes/no): a :func:`workbench.display.table` Styler."""
+        check = self.reconciliation()
+        frame = check.to_frame().T.astype({"customers unique": "bool"})
+        money = dict.fromkeys(check.index[:2], "money")
+        return display.table(frame, kinds={**money, "customers unique": "bool"}, currency=currency)
 
     def reconciliation(self) -> pd.Series:
         """Completed revenue against the sum of ``monetary_total``, and unique customers."""

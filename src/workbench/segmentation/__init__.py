@@ -54,6 +54,7 @@ from workbench.segmentation.model import (
 )
 from workbench.segmentation.outputs import (
     MODEL_NAME,
+    headline,
     log_segmenter,
     segmentation_summary,
     segments_output,
@@ -62,6 +63,7 @@ from workbench.segmentation.params import (
     DEFAULT_FEATURES,
     NO_HISTORY,
     NO_HISTORY_CLUSTER,
+    SILHOUETTE_TOLERANCE,
     SegmentationParams,
 )
 from workbench.segmentation.prepare import (
@@ -95,6 +97,7 @@ __all__ = [
     "MODEL_NAME",
     "NO_HISTORY",
     "NO_HISTORY_CLUSTER",
+    "SILHOUETTE_TOLERANCE",
     "TRANSFORMS",
     "ClusterDetail",
     "HierarchicalResult",
@@ -114,6 +117,7 @@ __all__ = [
     "dendrogram_figure",
     "feature_means",
     "fit_k_range",
+    "headline",
     "hierarchical_check",
     "hierarchical_comparison",
     "log_segmenter",

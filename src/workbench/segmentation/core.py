@@ -135,7 +135,9 @@ def segment_customers(
         ", ".join(inputs.columns),
     )
     fits = fit_k_range(inputs.X, inputs.transforms, params)
-    choice = choose_k(fits.scores, params.min_cluster_share, params.k)
+    choice = choose_k(
+        fits.scores, params.min_cluster_share, params.k, tolerance=params.silhouette_tolerance
+    )
     log.info("chosen k=%d by %s: %s", choice.k, choice.chosen_by, choice.reason)
     labels = fits.labels[choice.k]
     sizes = cluster_sizes(labels, inputs.revenue)

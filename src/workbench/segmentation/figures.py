@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 from scipy.cluster.hierarchy import dendrogram
 from sklearn.decomposition import PCA
 
+from workbench.display import html_text
 from workbench.segmentation.model import sample_rows
 
 __all__ = [
@@ -26,6 +27,13 @@ __all__ = [
 
 _MARGIN = {"t": 60, "l": 10, "r": 10, "b": 10}
 _PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
+
+
+def _label(cluster: int, names: Mapping[int, str]) -> str:
+    """``"<id>: <name>"`` for a figure, HTML-escaped: plotly.js reads a small HTML subset
+    in text (and decodes the entities back), and names are built from category names,
+    which come from the data."""
+    return html_text(f"{cluster}: {names.get(int(cluster), '')}")
 
 
 def _color(i: int) -> str:
@@ -96,7 +104,7 @@ def silhouette_figure(
                 fill="toself",
                 mode="lines",
                 line={"width": 0.5, "color": _color(int(cluster))},
-                name=f"{cluster}: {names.get(int(cluster), '')}",
+                name=_label(cluster, names),
             )
         )
         y0 = y[-1] + gap
@@ -121,7 +129,7 @@ def silhouette_figure(
 
 def sizes_figure(sizes: pd.DataFrame, names: Mapping[int, str]) -> go.Figure:
     """Share of customers and of revenue per cluster, side by side."""
-    frame = sizes.assign(name=[f"{c}: {names.get(int(c), '')}" for c in sizes["cluster"]])
+    frame = sizes.assign(name=[_label(c, names) for c in sizes["cluster"]])
     long = frame.melt(
         id_vars="name",
         value_vars=["share", "revenue_share"],
@@ -157,7 +165,7 @@ def profile_heatmap(differences: pd.DataFrame, names: Mapping[int, str]) -> go.F
         go.Heatmap(
             z=z,
             x=list(differences.columns),
-            y=[f"{c}: {names.get(int(c), '')}" for c in differences.index],
+            y=[_label(c, names) for c in differences.index],
             zmin=-bound,
             zmax=bound,
             colorscale="RdBu",
@@ -195,10 +203,10 @@ def projection_figure(
         {
             "PC1": xy[:, 0],
             "PC2": xy[:, 1],
-            "cluster": [f"{c}: {names.get(int(c), '')}" for c in labels[rows]],
+            "cluster": [_label(c, names) for c in labels[rows]],
         }
     )
-    order = [f"{c}: {names.get(int(c), '')}" for c in sorted(np.unique(labels))]
+    order = [_label(c, names) for c in sorted(np.unique(labels))]
     fig = px.scatter(
         frame,
         x="PC1",

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from workbench.segmentation.params import SegmentationParams
+from workbench.segmentation.params import SILHOUETTE_TOLERANCE, SegmentationParams
 
 __all__ = [
     "KChoice",
@@ -289,19 +289,36 @@ def _fit_each(
 
 @dataclass(frozen=True)
 class KChoice:
-    """The chosen k, how (``rule`` or ``parameter``) and why, in a sentence."""
+    """The chosen k, how (``rule`` or ``parameter``) and why, in a sentence.
+
+    ``best_k`` is the eligible k with the best silhouette and ``ties`` every eligible k
+    whose silhouette is within the tolerance of it (both empty when the parameter chose).
+    """
 
     k: int
     chosen_by: str
     reason: str
+    best_k: int = 0
+    ties: tuple[int, ...] = ()
 
 
-def choose_k(scores: pd.DataFrame, min_cluster_share: float = 0.05, k: int = 0) -> KChoice:
-    """Pick k: the parameter when set, else the best silhouette among the solutions whose
-    smallest cluster holds at least ``min_cluster_share`` of the customers.
+def choose_k(
+    scores: pd.DataFrame,
+    min_cluster_share: float = 0.05,
+    k: int = 0,
+    *,
+    tolerance: float = SILHOUETTE_TOLERANCE,
+) -> KChoice:
+    """Pick k: the parameter when set, else by the rule.
 
-    Ties go to the smaller k. When no solution meets the minimum, the best silhouette
-    overall is taken and the reason says so.
+    The rule: among the solutions whose smallest cluster holds at least
+    ``min_cluster_share`` of the customers, the *smallest* k whose silhouette is within
+    ``tolerance`` of the best. Silhouettes that close are a tie — the score moves that
+    much between k-means seeds and silhouette samples — and among equally good
+    solutions fewer segments are easier to act on and come back more reliably when the
+    data are resampled. ``tolerance=0`` takes the best silhouette (exact ties to the
+    smaller k). When no solution meets the minimum share, the rule applies to all of
+    them and the reason says so.
 
     Parameters
     ----------
@@ -311,19 +328,26 @@ def choose_k(scores: pd.DataFrame, min_cluster_share: float = 0.05, k: int = 0) 
         Smallest acceptable cluster share.
     k : int
         0 applies the rule; otherwise it must be one of ``scores.k``.
+    tolerance : float, default :data:`~workbench.segmentation.SILHOUETTE_TOLERANCE`
+        Silhouette difference from the best that still counts as a tie.
 
     Examples
     --------
-    >>> scores = pd.DataFrame({"k": [2, 3, 4], "silhouette": [0.30, 0.45, 0.50],
-    ...                        "min_cluster_share": [0.40, 0.20, 0.02]})
-    >>> choose_k(scores, 0.05).k
-    3
-    >>> choose_k(scores, 0.05, k=4).chosen_by
+    >>> scores = pd.DataFrame({"k": [2, 3, 4, 5], "silhouette": [0.30, 0.45, 0.455, 0.50],
+    ...                        "min_cluster_share": [0.40, 0.20, 0.10, 0.02]})
+    >>> choice = choose_k(scores, 0.05)
+    >>> choice.k, choice.best_k, choice.ties
+    (3, 4, (3, 4))
+    >>> choose_k(scores, 0.05, tolerance=0).k
+    4
+    >>> choose_k(scores, 0.05, k=5).chosen_by
     'parameter'
     """
     missing = {"k", "silhouette", "min_cluster_share"} - set(scores.columns)
     if missing:
         raise ValueError(f"scores: columns {sorted(missing)} are missing")
+    if not 0 <= tolerance < 0.5:
+        raise ValueError(f"choose_k: tolerance must be in [0, 0.5), got {tolerance!r}")
     if k:
         if k not in set(scores["k"]):
             raise ValueError(f"k={k} was not fitted; fitted k: {sorted(scores['k'].tolist())}")
@@ -334,17 +358,30 @@ def choose_k(scores: pd.DataFrame, min_cluster_share: float = 0.05, k: int = 0) 
     eligible = scored[scored["min_cluster_share"] >= min_cluster_share]
     pool = eligible if len(eligible) else scored
     best = pool.loc[pool["silhouette"].idxmax()]  # idxmax keeps the first (smallest k) on ties
-    chosen = int(best["k"])
-    if len(eligible):
+    tied = pool[pool["silhouette"] >= best["silhouette"] - tolerance]
+    chosen = tied.iloc[0]  # sorted by k: the smallest
+    ties = tuple(int(v) for v in tied["k"])
+    k_chosen, k_best = int(chosen["k"]), int(best["k"])
+    among = (
+        f"among the {len(eligible)} solution(s) whose smallest cluster holds at least "
+        f"{min_cluster_share:.0%} of the customers"
+        if len(eligible)
+        else "among all solutions"
+    )
+    if k_chosen != k_best:
         reason = (
-            f"k = {chosen} has the best silhouette ({best['silhouette']:.3f}) among the "
-            f"{len(eligible)} solution(s) whose smallest cluster holds at least "
-            f"{min_cluster_share:.0%} of the customers."
+            f"k = {k_chosen} is the smallest k whose silhouette ({chosen['silhouette']:.3f}) "
+            f"is within {tolerance:g} of the best ({best['silhouette']:.3f} at k = {k_best}) "
+            f"{among}; silhouettes that close are a tie, and the fewer segments win."
         )
     else:
+        reason = f"k = {k_chosen} has the best silhouette ({best['silhouette']:.3f}) {among}" + (
+            f", and no smaller k is within {tolerance:g} of it." if tolerance > 0 else "."
+        )
+    if not len(eligible):
         reason = (
-            f"no solution has a smallest cluster of at least {min_cluster_share:.0%} of the "
-            f"customers; k = {chosen} has the best silhouette overall ({best['silhouette']:.3f})."
+            f"No solution has a smallest cluster of at least {min_cluster_share:.0%} of the "
+            f"customers: {reason}"
         )
         log.warning("choose_k: %s", reason)
-    return KChoice(chosen, "rule", reason)
+    return KChoice(int(chosen["k"]), "rule", reason, int(best["k"]), ties)

@@ -10,10 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.display import Headline, HeadlineItem, fmt_int, fmt_number
 from workbench.segmentation.core import SegmentationResult
+from workbench.segmentation.params import NO_HISTORY
 from workbench.segmentation.validation import HierarchicalResult, StabilityResult
 
-__all__ = ["MODEL_NAME", "segments_output", "log_segmenter", "segmentation_summary"]
+__all__ = ["MODEL_NAME", "segments_output", "log_segmenter", "segmentation_summary", "headline"]
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +142,61 @@ def segmentation_summary(
         "imputed_values": int(used["missing"].sum()),
         **extra,
     }
+
+
+#: Below this mean bootstrap ARI some segments are an accident of the sample (the
+#: notebook's reading of the stability check); the headline then warns.
+_UNSTABLE = 0.6
+
+
+def headline(summary: dict[str, Any], *, top: int = 3) -> Headline:
+    """What a reader of the segmentation needs first, from :func:`segmentation_summary`.
+
+    Items: the number of segments ``k``, the silhouette, the bootstrap stability (mean
+    ARI, when computed), the customers clustered, and the largest segment's share of
+    them. The sentence names the ``top`` largest segments with their sizes (names come
+    from the data: whoever shows the headline escapes it). The status is ``warning``
+    when the refits disagree (stability below 0.6) or no solution met the minimum
+    cluster share.
+
+    Examples
+    --------
+    >>> summary = {"k": 2, "chosen_by": "rule", "rule": "k = 2 has the best silhouette.",
+    ...            "silhouette": 0.41, "stability_ari": 0.93, "clustered": 300,
+    ...            "cluster_sizes": {"Big spenders": 100, "Bargain hunters": 200,
+    ...                              "No purchase history": 50}}
+    >>> h = headline(summary)
+    >>> h.sentence
+    '2 segments of 300 customers with a purchase history (silhouette 0.41): Bargain hunters 200, Big spenders 100.'
+    >>> h.text()
+    'segments 2 · silhouette 0.41 · stability (ARI) 0.93 · customers clustered 300 · largest segment 66.7%'
+    """
+    k = int(summary.get("k") or 0)
+    clustered = int(summary.get("clustered") or 0)
+    sizes = {n: int(c) for n, c in (summary.get("cluster_sizes") or {}).items() if n != NO_HISTORY}
+    largest = sorted(sizes.items(), key=lambda item: -item[1])
+    stability = summary.get("stability_ari")
+    items = [
+        HeadlineItem("segments", k, "int"),
+        HeadlineItem("silhouette", summary.get("silhouette"), "number"),
+    ]
+    if stability is not None:
+        items.append(HeadlineItem("stability (ARI)", stability, "number"))
+    items.append(HeadlineItem("customers clustered", clustered, "int"))
+    if largest and clustered:
+        items.append(HeadlineItem("largest segment", largest[0][1] / clustered, "pct"))
+    named = ", ".join(f"{name} {fmt_int(n)}" for name, n in largest[:top])
+    more = f" and {len(largest) - top} more" if len(largest) > top else ""
+    how = "" if summary.get("chosen_by", "rule") == "rule" else ", k set by the parameter"
+    sentence = (
+        f"{k} segments of {fmt_int(clustered)} customers with a purchase history "
+        f"(silhouette {fmt_number(summary.get('silhouette'))}{how}): {named}{more}."
+    )
+    warnings = []
+    if stability is not None and stability < _UNSTABLE:
+        warnings.append(f"bootstrap refits agree only at ARI {fmt_number(stability)}")
+    if str(summary.get("rule", "")).startswith("No solution"):
+        warnings.append("no solution kept every segment above the minimum size")
+    if warnings:
+        sentence += " Caution: " + "; ".join(warnings) + "."
+    return Headline(sentence, items, "warning" if warnings else "ok")

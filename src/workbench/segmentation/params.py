@@ -9,6 +9,7 @@ __all__ = [
     "DEFAULT_FEATURES",
     "NO_HISTORY",
     "NO_HISTORY_CLUSTER",
+    "SILHOUETTE_TOLERANCE",
     "SegmentationParams",
 ]
 
@@ -32,6 +33,12 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 NO_HISTORY_CLUSTER = -1
 NO_HISTORY = "No purchase history"
 
+#: Silhouettes closer than this to the best are a tie, and the rule takes the smallest
+#: such k. Measured on the demo data (20,000 customers): the silhouette of one k moves by
+#: up to 0.006 between k-means seeds and silhouette samples (standard deviation about
+#: 0.002), so smaller differences are no evidence for more segments.
+SILHOUETTE_TOLERANCE = 0.01
+
 
 @dataclass(frozen=True)
 class SegmentationParams:
@@ -45,11 +52,15 @@ class SegmentationParams:
     k_min, k_max : int, default 2, 10
         Range of cluster counts fitted and scored.
     k : int, default 0
-        0 chooses k by the rule (best silhouette among the solutions whose smallest
-        cluster holds at least ``min_cluster_share`` of the customers); any other value
-        is used as is (it is fitted too when outside the range).
+        0 chooses k by the rule (among the solutions whose smallest cluster holds at
+        least ``min_cluster_share`` of the customers, the smallest k whose silhouette is
+        within ``silhouette_tolerance`` of the best); any other value is used as is (it
+        is fitted too when outside the range).
     min_cluster_share : float, default 0.05
         Smallest acceptable cluster, as a share of the clustered customers.
+    silhouette_tolerance : float, default 0.01
+        Silhouettes within this of the best count as a tie, and ties go to the smaller k
+        (:data:`SILHOUETTE_TOLERANCE`; 0 takes the best silhouette as it is).
     silhouette_sample : int, default 5_000
         Silhouette is computed on a seeded sample of this many customers when there are
         more (it costs O(n²)); the same sample serves every k.
@@ -93,6 +104,7 @@ class SegmentationParams:
     k_max: int = 10
     k: int = 0
     min_cluster_share: float = 0.05
+    silhouette_tolerance: float = SILHOUETTE_TOLERANCE
     silhouette_sample: int = 5_000
     n_init: int = 4
     max_iter: int = 300
@@ -137,6 +149,14 @@ class SegmentationParams:
                 "SegmentationParams: k must be 0 (choose by the rule) or an int >= 2, "
                 f"got {self.k!r}"
             )
+        tolerance = self.silhouette_tolerance
+        number = isinstance(tolerance, int | float) and not isinstance(tolerance, bool)
+        if not number or not 0 <= tolerance < 0.5:
+            raise ValueError(
+                "SegmentationParams: silhouette_tolerance must be a number in [0, 0.5), "
+                f"got {tolerance!r}"
+            )
+        object.__setattr__(self, "silhouette_tolerance", float(tolerance))
         if not 0 <= self.min_cluster_share < 0.5:
             raise ValueError(
                 "SegmentationParams: min_cluster_share must be in [0, 0.5), "

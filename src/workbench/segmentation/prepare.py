@@ -201,6 +201,33 @@ def _as_float(series: pd.Series) -> pd.Series:
     return pd.Series(values, name=series.name)
 
 
+#: The catalog name of the table the segmentation reads (for messages).
+_TABLE = "customer_features"
+_IDS_SHOWN = 10
+
+
+def _refuse_non_finite(rows: pd.DataFrame, data: dict[str, pd.Series]) -> None:
+    """Refuse infinite values in the clustering input or the revenue, naming the table,
+    the column and the customers (missing values are imputed; infinities are not data)."""
+    problems = []
+    for column, values in data.items():
+        bad = np.isinf(values.to_numpy(dtype="float64"))
+        if bad.any():
+            ids = rows["customer_id"].astype("str").to_numpy()[bad]
+            shown = ", ".join(ids[:_IDS_SHOWN])
+            more = f" and {len(ids) - _IDS_SHOWN:,} more" if len(ids) > _IDS_SHOWN else ""
+            problems.append(
+                f"column {column!r} is infinite for {len(ids):,} customer(s): {shown}{more}"
+            )
+    if problems:
+        raise ValueError(
+            f"{_TABLE}: " + "; ".join(problems) + ". Segmentation needs finite numbers: an "
+            "infinite order amount in the source usually causes this; the audit quarantines "
+            "non-finite amounts, so build the features from its clean tables (input='clean') "
+            "or correct the source."
+        )
+
+
 def _eligible(features: pd.DataFrame, purchasers_only: bool) -> tuple[np.ndarray, list[str]]:
     if not purchasers_only:
         return np.ones(len(features), dtype=bool), []
@@ -240,8 +267,10 @@ def prepare_inputs(
     ------
     ValueError
         A named column is missing or not numeric (defaults that the source cannot provide
-        are skipped instead), there are fewer than three customers to cluster, or no usable
-        column is left after dropping constant and empty ones.
+        are skipped instead), a clustered customer has an infinite value in a clustering
+        column or ``monetary_total`` (the message names the column and the customers),
+        there are fewer than three customers to cluster, or no usable column is left after
+        dropping constant and empty ones.
     """
     params = params or SegmentationParams()
     if "customer_id" not in features.columns:
@@ -256,6 +285,12 @@ def prepare_inputs(
             "before as_of); at least 3 are needed"
         )
     data = {c: _as_float(rows[c]) for c in columns}
+    revenue = (
+        _as_float(rows["monetary_total"])
+        if "monetary_total" in rows
+        else pd.Series(np.nan, index=range(len(rows)))
+    )
+    _refuse_non_finite(rows, {**data, "monetary_total": revenue})
     report, used, transforms = [], [], {}
     for column in columns:
         values = data[column]
@@ -289,11 +324,6 @@ def prepare_inputs(
             + " — choose other columns with the `features` parameter"
         )
     X = pd.DataFrame({c: data[c].to_numpy() for c in used})
-    revenue = (
-        _as_float(rows["monetary_total"])
-        if "monetary_total" in rows
-        else pd.Series(np.nan, index=range(len(rows)))
-    )
     return SegmentationInput(
         X=X,
         customer_ids=rows["customer_id"].astype("str").reset_index(drop=True),
