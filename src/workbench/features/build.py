@@ -306,6 +306,9 @@ def feature_expression(
 @contextmanager
 def _materialised(inputs: CanonicalTables, expr: ibis.Table) -> Iterator[ibis.Table]:
     """``expr`` as a temporary table on the engine for the duration of the block."""
+    if inputs.con.name == "pyspark":  # Ibis's PySpark backend has no temporary tables
+        yield expr.cache()
+        return
     name = f"_workbench_features_{uuid.uuid4().hex}"
     table = inputs.con.create_table(name, expr, temp=True)
     try:
