@@ -373,6 +373,7 @@ def run_pipeline(
     data_dir = Path(data_dir).expanduser().resolve()
     if not data_dir.exists():
         raise FileNotFoundError(f"data source {data_dir} does not exist")
+    settings = settings.for_source(data_dir)
     stages = select_stages(discover_stages(settings.notebooks_dir), stage_names)
     if not stages:
         raise ParameterError(f"no stage notebooks (NN_name.ipynb) in {settings.notebooks_dir}")

@@ -11,11 +11,13 @@ explicit keyword arguments (what CLI flags and notebook parameters pass).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["Settings", "get_settings", "find_project_root"]
+__all__ = ["Settings", "get_settings", "find_project_root", "derive_project"]
 
 _MARKERS = ("pyproject.toml", ".git")
 
@@ -54,6 +56,10 @@ class Settings:
     engine_output : str
         Where an audit run on an engine (Spark) writes its clean tables and quarantine:
         a local folder or a URI the engine writes (default ``<data>/interim/engine``).
+    project : str
+        The project that scopes MLflow experiments and registered models
+        (``--project`` / ``WORKBENCH_PROJECT``); "" until :meth:`for_source` derives it
+        from the data source.
     """
 
     root: Path
@@ -62,6 +68,12 @@ class Settings:
     tracking_uri: str
     artifact_root: str
     engine_output: str = ""
+    project: str = ""
+
+    def for_source(self, source: str | Path) -> Settings:
+        """These settings with :attr:`project` derived from ``source`` when it is not set
+        (:func:`derive_project`)."""
+        return self if self.project else replace(self, project=derive_project(source))
 
     @property
     def engine_dir(self) -> str:
@@ -115,6 +127,26 @@ class Settings:
         return self
 
 
+def derive_project(source: str | Path) -> str:
+    """The default project of a data source: a slug of the source folder's name (its
+    parent's when the folder is called ``raw``) and 6 hex characters of a hash of the
+    resolved path.
+
+    Examples
+    --------
+    >>> derive_project("/data/Shop Exports/raw")[:13]
+    'shop-exports-'
+    """
+    text = str(source)
+    path = Path(text).expanduser().resolve() if "://" not in text else None
+    name = (
+        path.parent.name if path is not None and path.name == "raw" else (path or Path(text)).name
+    )
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "data"
+    digest = hashlib.sha256(str(path or text).encode()).hexdigest()[:6]
+    return f"{slug}-{digest}"
+
+
 def get_settings(
     *,
     root: str | Path | None = None,
@@ -123,6 +155,7 @@ def get_settings(
     tracking_uri: str | None = None,
     artifact_root: str | None = None,
     engine_output: str | None = None,
+    project: str | None = None,
 ) -> Settings:
     """Build the settings from defaults, the environment and explicit overrides.
 
@@ -153,4 +186,5 @@ def get_settings(
         tracking_uri=tracking,
         artifact_root=artifacts,
         engine_output=engine_output or os.environ.get("WORKBENCH_ENGINE_DIR", ""),
+        project=project or os.environ.get("WORKBENCH_PROJECT", ""),
     )

@@ -179,6 +179,7 @@ class Stage:
         settings.ensure_dirs()
         data_dir = given.get("data_dir") or ""
         source = Path(data_dir).expanduser().resolve() if data_dir else settings.raw_dir
+        settings = settings.for_source(source)
         output_dir = given.get("output_dir") or ""
         out = (
             Path(output_dir).expanduser().resolve()

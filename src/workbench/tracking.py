@@ -32,6 +32,7 @@ __all__ = [
     "EXPERIMENT_PREFIX",
     "configure_tracking",
     "experiment_name",
+    "model_name",
     "ensure_experiment",
     "start_stage_run",
     "start_pipeline_run",
@@ -79,9 +80,23 @@ def client(settings: Settings) -> MlflowClient:
     return mlflow.tracking.MlflowClient(settings.tracking_uri, settings.tracking_uri)
 
 
-def experiment_name(stage: str) -> str:
-    """``workbench/<stage>``: the experiment that holds a stage's runs."""
-    return f"{EXPERIMENT_PREFIX}/{stage}"
+def experiment_name(stage: str, project: str = "") -> str:
+    """``workbench/<project>/<stage>`` (``workbench/<stage>`` without a project): the
+    experiment that holds a stage's runs."""
+    return f"{EXPERIMENT_PREFIX}/{project}/{stage}" if project else f"{EXPERIMENT_PREFIX}/{stage}"
+
+
+def model_name(settings: Settings, base: str) -> str:
+    """``<project>.<base>``: the registered model ``base`` of the settings' project (``base``
+    itself without a project).
+
+    Examples
+    --------
+    >>> from workbench.settings import get_settings
+    >>> model_name(get_settings(project="demo-3fa91c"), "churn-classifier")
+    'demo-3fa91c.churn-classifier'
+    """
+    return f"{settings.project}.{base}" if settings.project else base
 
 
 def ensure_experiment(settings: Settings, stage: str) -> str:
@@ -89,7 +104,7 @@ def ensure_experiment(settings: Settings, stage: str) -> str:
     ``settings.artifact_root/<stage>``."""
     mlflow = _mlflow()
     configure_tracking(settings)
-    name = experiment_name(stage)
+    name = experiment_name(stage, settings.project)
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
@@ -237,7 +252,7 @@ def log_dataset(
 def find_stage_run(settings: Settings, stage: str, pipeline_run_id: str) -> Run | None:
     """The stage run launched by a pipeline run, or ``None``."""
     mlflow_client = client(settings)
-    experiment = mlflow_client.get_experiment_by_name(experiment_name(stage))
+    experiment = mlflow_client.get_experiment_by_name(experiment_name(stage, settings.project))
     if experiment is None:
         return None
     runs = mlflow_client.search_runs(
