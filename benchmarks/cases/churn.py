@@ -1,5 +1,6 @@
-"""Churn: point-in-time labels, XGBoost and the baseline, explanations for every scored
-customer; and bulk SHAP — XGBoost's native contributions against the SHAP package."""
+"""Churn: point-in-time labels, XGBoost and the baseline, the chosen model's explanations
+for every scored customer; and bulk SHAP — XGBoost's native contributions against the
+SHAP package."""
 
 from __future__ import annotations
 
@@ -35,10 +36,12 @@ _WARM_UP_ROWS = 10
 
 def train_and_explain(data_dir: Path, work_dir: Path) -> dict:
     """What the churn stage computes with its defaults (:class:`~workbench.churn.ChurnParams`):
-    labels and features at two dates, both models with cross-validation, then native
-    contributions, top-three reasons and the scores table of every customer to score
-    (written to ``work_dir``). The registry steps (MLflow) are left out; the fitted model
-    is kept for the SHAP cases (``save_s``)."""
+    labels and features at two dates, both models with cross-validation (on a stratified
+    sample of ``cv_max_rows``) and the choice of the one to register, then the chosen
+    model's contributions (once, in batches), top-three reasons and the scores table of
+    every customer to score (written to ``work_dir``), and its global importance. The
+    registry steps (MLflow) are left out; the fitted XGBoost model is kept for the SHAP
+    cases (``save_s``)."""
     params = churn.ChurnParams()
     times: dict[str, float] = {}
     with stopwatch(times, "prepare_s"):
@@ -47,7 +50,7 @@ def train_and_explain(data_dir: Path, work_dir: Path) -> dict:
         models = churn.train_models(data.training, params)
     with stopwatch(times, "explain_s"):
         scores, contributions = churn.score_customers(
-            models.xgboost, data.scoring, params, meanings=data.meanings
+            models.chosen, data.scoring, params, meanings=data.meanings
         )
         churn.global_importance(contributions, data.meanings)
         scores.to_parquet(Path(work_dir) / "churn_scores.parquet", index=False)
@@ -62,10 +65,13 @@ def train_and_explain(data_dir: Path, work_dir: Path) -> dict:
         "fit_s": models.seconds.get("fit"),
         "cross_validation_s": models.seconds.get("cross_validation"),
         "boosting_rounds": int(models.best_iteration) + 1,
+        "chosen": models.chosen_name,
         "roc_auc": round(float(holdout.loc["xgboost", "roc_auc"]), 4),
         "baseline_roc_auc": round(float(holdout.loc["baseline", "roc_auc"]), 4),
         "cv_folds": params.cv_folds,
-        "n_jobs": params.n_jobs,
+        "cv_rows": int(models.cv_rows),
+        "n_jobs": params.threads,
+        "learning_rate": params.learning_rate,
     }
 
 
