@@ -9,16 +9,24 @@ trained on. Where the facts come from:
 what                      where
 ========================  ==================================================================
 aliases, created          the model version
+description               the model version's description (data, as_of, metrics, decision)
 ``as_of``                 version tag ``workbench.as_of``, else the run tag of the same name
 metrics                   version tag ``workbench.holdout_roc_auc`` and the metrics of the
                           run that logged the version (``roc_auc``, ``silhouette`` …)
-training data             version tag ``workbench.input_digests`` (``{table: sha256}``), else
-                          the digests of the datasets logged to the run (``mlflow.log_input``)
+training data             version tag ``workbench.data_digest`` (one fingerprint) and, for the
+                          versions compared, the run artefact ``registry/version.json``
+                          (``{table: sha256}``); older versions: the JSON version tag
+                          ``workbench.input_digests``; else the datasets logged to the run
 SHAP importance           run artefact ``explanations/shap_importance.json``, else the
                           version tag ``workbench.shap_importance`` (top 15)
 who / why                 version tags ``workbench.<alias>.set_by`` / ``.set_at`` / ``.reason``
+                          and ``workbench.created_by``
 the gate                  version tags ``workbench.gate.*`` (both AUCs on the same holdout)
 ========================  ==================================================================
+
+**One registry per project.** Registered models are named ``<project>.<model>``
+(``tracking.model_name``); the review lists the models of the current project only
+(``prefix``), so two data sources never share versions, aliases or gates.
 
 Promotion (:func:`promote_version`) is the one entry point of ``workbench registry
 promote`` and of the registry-review notebook: it checks the model and version exist and
@@ -39,7 +47,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -49,7 +56,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +64,7 @@ import pandas as pd
 
 from workbench.churn import registry as churn_registry
 from workbench.churn.params import CHALLENGER, CHAMPION, REGISTERED_MODEL
+from workbench.display import Headline, HeadlineItem, fmt_int, md_text
 from workbench.registry_figures import history_figure, importance_figure, metrics_figure
 from workbench.segmentation import MODEL_NAME as SEGMENT_MODEL
 from workbench.settings import get_settings
@@ -86,6 +94,10 @@ __all__ = [
     "importance_figure",
     "history_figure",
     "registry_summary",
+    "headline",
+    "project_prefix",
+    "resolve_model_name",
+    "with_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,6 +115,7 @@ _RUN_METRICS = (
     "brier",
     "log_loss",
     "top_decile_lift",
+    "other_roc_auc",
     "baseline_roc_auc",
     "positive_rate",
     "train_rows",
@@ -142,9 +155,14 @@ class VersionInfo:
     metrics : dict
         ``holdout_roc_auc`` (version tag) and the run metrics of :data:`_RUN_METRICS`.
     input_digests : dict
-        ``{table: sha256}`` of the training data.
+        ``{table: sha256}`` of the training data (filled from the run's record by
+        :func:`with_record` for the versions compared; old versions carry it as a tag).
     inputs : list of str
         Model input columns (when recorded).
+    description : str
+        The version's description (what, on which data, metrics, the gate's decision).
+    model_type : str or None
+        ``xgboost`` or ``baseline`` for a churn version.
     set_by, set_at, reason, last_alias : str or None
         The latest alias change of this version (who, when, why, which alias).
     registered_by : str or None
@@ -165,6 +183,8 @@ class VersionInfo:
     metrics: dict[str, float] = field(default_factory=dict)
     input_digests: dict[str, str] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
+    description: str = ""
+    model_type: str | None = None
     set_by: str | None = None
     set_at: str | None = None
     reason: str | None = None
@@ -183,11 +203,19 @@ class VersionInfo:
 
     @property
     def data_digest(self) -> str | None:
-        """A 12-character fingerprint of all training inputs (same data, same digest)."""
-        if not self.input_digests:
-            return None
-        text = json.dumps(self.input_digests, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """A 12-character fingerprint of all training inputs (same data, same digest): the
+        version tag ``workbench.data_digest``, else computed from the input digests."""
+        return self.tags.get(f"{_TAG}.data_digest") or churn_registry.data_digest(
+            self.input_digests
+        )
+
+    @property
+    def input_tables(self) -> int:
+        """How many input tables the version was trained on (0: not recorded)."""
+        try:
+            return int(self.tags[f"{_TAG}.input_tables"])
+        except (KeyError, ValueError):
+            return len(self.input_digests)
 
     def record(self) -> dict[str, Any]:
         """Plain values (JSON-ready) for ``workbench registry list --json``."""
@@ -364,16 +392,28 @@ def mask_emails(text: str | None) -> str | None:
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@example.com", str(text))
 
 
-def registered_models(client: Any) -> list[str]:
-    """Names of every registered model, sorted."""
+def registered_models(client: Any, *, prefix: str = "") -> list[str]:
+    """Names of every registered model, sorted; with ``prefix`` (a project's
+    ``"<project>."``) only those that start with it."""
     names: list[str] = []
     token = None
     while True:
         page = client.search_registered_models(max_results=100, page_token=token)
-        names += [m.name for m in page]
+        names += [m.name for m in page if m.name.startswith(prefix)]
         token = page.token
         if not token:
             return sorted(names)
+
+
+def project_prefix(project: str) -> str:
+    """``"<project>."``: what a project's registered model names start with ("" for none).
+
+    Examples
+    --------
+    >>> project_prefix("demo-3fa91c"), project_prefix("")
+    ('demo-3fa91c.', '')
+    """
+    return f"{project}." if project else ""
 
 
 def _check_model(client: Any, name: str) -> None:
@@ -394,6 +434,28 @@ def _json_tag(tags: dict[str, str], key: str, default: Any) -> Any:
     except (KeyError, json.JSONDecodeError, TypeError):
         return default
     return value if isinstance(value, type(default)) else default
+
+
+def _cell_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    number = float(value)
+    return fmt_int(number) if number.is_integer() and abs(number) >= 1 else f"{number:.4f}"
+
+
+def resolve_model_name(name: str, prefix: str) -> str:
+    """``name`` in the project of ``prefix``: unchanged when it already starts with it.
+
+    Examples
+    --------
+    >>> resolve_model_name("churn-classifier", "demo-3fa91c.")
+    'demo-3fa91c.churn-classifier'
+    >>> resolve_model_name("demo-3fa91c.churn-classifier", "demo-3fa91c.")
+    'demo-3fa91c.churn-classifier'
+    """
+    return name if name.startswith(prefix) else f"{prefix}{name}"
 
 
 def _float(value: Any) -> float | None:
@@ -442,17 +504,48 @@ def _version_info(client: Any, mv: Any, aliases: dict[str, str]) -> VersionInfo:
         metrics=metrics,
         input_digests={str(k): str(v) for k, v in digests.items()},
         inputs=_json_tag(tags, f"{_TAG}.inputs", []),
+        description=str(getattr(mv, "description", "") or ""),
+        model_type=tags.get(f"{_TAG}.model_type"),
         set_by=tags.get(f"{_TAG}.{last_alias}.set_by") if last_alias else None,
         set_at=last_at,
         reason=tags.get(f"{_TAG}.{last_alias}.reason") if last_alias else None,
         last_alias=last_alias,
-        registered_by=run_tags.get("mlflow.user"),
+        registered_by=tags.get(f"{_TAG}.created_by") or run_tags.get("mlflow.user"),
         gate={
             k.removeprefix(f"{_TAG}.gate."): v
             for k, v in tags.items()
             if k.startswith(f"{_TAG}.gate.")
         },
         tags=tags,
+    )
+
+
+def _run_artifact(client: Any, run_id: str, path: str) -> Any:
+    """A JSON artefact of a run, or None when it is not there."""
+    if not run_id:
+        return None
+    with tempfile.TemporaryDirectory() as folder, _no_progress_bar():
+        try:
+            local = client.download_artifacts(run_id, path, folder)
+            return json.loads(Path(local).read_text())
+        except Exception:  # no such artefact (older versions, other models)
+            return None
+
+
+def with_record(client: Any, info: VersionInfo) -> VersionInfo:
+    """``info`` with the input digests and model inputs of its run's record
+    (:data:`~workbench.churn.registry.RECORD_ARTIFACT`) when its tags do not hold them."""
+    if info.input_digests and info.inputs:
+        return info
+    record = _run_artifact(client, info.run_id, churn_registry.RECORD_ARTIFACT)
+    if not isinstance(record, dict):
+        return info
+    digests = record.get("input_digests") or {}
+    inputs = record.get("inputs") or []
+    return replace(
+        info,
+        input_digests=info.input_digests or {str(k): str(v) for k, v in digests.items()},
+        inputs=info.inputs or [str(c) for c in inputs],
     )
 
 
@@ -469,13 +562,14 @@ def model_versions(client: Any, name: str) -> list[VersionInfo]:
     return [_version_info(client, mv, aliases) for mv in _versions(client, name)]
 
 
-def _all_versions(client: Any, model: str | None) -> list[VersionInfo]:
-    names = [model] if model else registered_models(client)
+def _all_versions(client: Any, model: str | None, prefix: str = "") -> list[VersionInfo]:
+    names = [model] if model else registered_models(client, prefix=prefix)
     return [info for name in names for info in model_versions(client, name)]
 
 
-def versions_table(client: Any, model: str | None = None) -> pd.DataFrame:
-    """One row per version of every registered model (or of ``model``), newest first.
+def versions_table(client: Any, model: str | None = None, *, prefix: str = "") -> pd.DataFrame:
+    """One row per version of every registered model (or of ``model``; with ``prefix``, of
+    the models whose name starts with it: one project's), newest first.
 
     Columns: model, version, aliases, as_of, metric, value, created, data (fingerprint of
     the training inputs), tables (how many), set_by, reason, registered_by, run_id.
@@ -497,7 +591,7 @@ def versions_table(client: Any, model: str | None = None) -> pd.DataFrame:
         "run_id",
     ]
     rows = []
-    for info in _all_versions(client, model):
+    for info in _all_versions(client, model, prefix):
         metric, value = info.primary_metric
         rows.append(
             {
@@ -509,7 +603,7 @@ def versions_table(client: Any, model: str | None = None) -> pd.DataFrame:
                 "value": value,
                 "created": info.created.floor("s"),
                 "data": info.data_digest,
-                "tables": len(info.input_digests),
+                "tables": info.input_tables,
                 "set_by": mask_emails(info.set_by),
                 "reason": mask_emails(_reason(info)),
                 "registered_by": mask_emails(info.registered_by),
@@ -536,9 +630,12 @@ def _reason(info: VersionInfo) -> str | None:
     return f"({lost}) {info.reason}"
 
 
-def listing_records(client: Any, model: str | None = None) -> list[dict[str, Any]]:
-    """Every version as plain values (``workbench registry list --json``)."""
-    return [info.record() for info in _all_versions(client, model)]
+def listing_records(
+    client: Any, model: str | None = None, *, prefix: str = ""
+) -> list[dict[str, Any]]:
+    """Every version as plain values (``workbench registry list --json``), with the input
+    digests of its run's record."""
+    return [with_record(client, info).record() for info in _all_versions(client, model, prefix)]
 
 
 # --------------------------------------------------------------------------- side by side
@@ -553,7 +650,8 @@ def review_versions(
     champion it replaced; without any alias, the latest two versions. ``versions``
     chooses explicitly (role = the version's aliases, or ``version N``).
     """
-    return _choose(name, model_versions(client, name), versions)
+    chosen = _choose(name, model_versions(client, name), versions)
+    return [(role, with_record(client, info)) for role, info in chosen]
 
 
 def _choose(
@@ -636,15 +734,8 @@ def _no_progress_bar() -> Iterator[None]:
 
 
 def _importance(client: Any, info: VersionInfo) -> pd.Series:
-    values: dict[str, float] = {}
-    if info.run_id:
-        with tempfile.TemporaryDirectory() as folder, _no_progress_bar():
-            try:
-                path = client.download_artifacts(info.run_id, IMPORTANCE_ARTIFACT, folder)
-                values = json.loads(Path(path).read_text())
-            except Exception:  # no such artefact: fall back on the tag
-                values = {}
-    if not values:
+    values = _run_artifact(client, info.run_id, IMPORTANCE_ARTIFACT)
+    if not isinstance(values, dict) or not values:
         values = _json_tag(info.tags, f"{_TAG}.shap_importance", {})
     return pd.Series({str(k): float(v) for k, v in values.items()}, dtype="float64")
 
@@ -787,22 +878,32 @@ class ModelReview:
         return bool(rows["same"].all())
 
     def markdown(self) -> str:
-        """The comparison in a few sentences."""
+        """The comparison in a few sentences (Markdown; names and dates escaped)."""
         if not self.available:
-            return self.note
+            return md_text(self.note)
         parts = []
         for label in self.comparison.columns:
             column = self.comparison[label]
             metric = next((m for m in _PRIMARY if m in column.index and pd.notna(column[m])), None)
             value = f"{metric} {float(column[metric]):.4f}" if metric else "no metric"
-            parts.append(f"**{label}**: {value}, trained as of {column.get('as_of') or '–'}")
+            parts.append(
+                f"**{md_text(label)}**: {md_text(value)}, trained as of "
+                f"{md_text(column.get('as_of') or '–')}"
+            )
         same = {
             True: "They were trained on the same input files.",
             False: "They were trained on different input files (see the digests below).",
             None: "Their training inputs were not recorded.",
         }[self.same_data if len(self.roles) > 1 else None]
-        text = f"`{self.name}` — " + "; ".join(parts) + "."
+        text = f"**{md_text(self.name)}** — " + "; ".join(parts) + "."
         return text + (f" {same}" if len(self.roles) > 1 else "")
+
+    def comparison_table(self) -> pd.DataFrame:
+        """:attr:`comparison` as text for a report: one row per metric, metrics with 4
+        decimals (counts as whole numbers), missing values as "–"."""
+        frame = self.comparison.astype("object")
+        out = frame.apply(lambda column: column.map(_cell_text))
+        return out.rename_axis("metric").reset_index()
 
 
 def review_model(
@@ -813,7 +914,9 @@ def review_model(
     empty = pd.DataFrame()
     try:
         infos = model_versions(client, name)
-        chosen = _choose(name, infos, versions)
+        chosen = [
+            (role, with_record(client, info)) for role, info in _choose(name, infos, versions)
+        ]
     except RegistryError as exc:
         return ModelReview(name, [], empty, empty, empty, empty, note=str(exc))
     if not chosen:
@@ -902,30 +1005,90 @@ def promote_version(
 
 
 def registry_summary(
-    versions: pd.DataFrame, promotion: PromotionRecord | None = None
+    versions: pd.DataFrame, promotion: PromotionRecord | None = None, *, prefix: str = ""
 ) -> dict[str, Any]:
     """``registry_review.json``: per model the number of versions, the champion and the
-    challenger (version, metric, value, as_of), and the promotion made (if any)."""
+    challenger (version, metric, value, as_of), the latest version, the promotion made (if
+    any), and the headline (:func:`headline`).
+
+    Models are keyed by their name without the project ``prefix`` (``churn-classifier``);
+    ``registered_as`` keeps the full registry name.
+    """
     models: dict[str, Any] = {}
     for model, part in versions.groupby("model", sort=True):
-        entry: dict[str, Any] = {"versions": int(len(part))}
+        entry: dict[str, Any] = {"registered_as": str(model), "versions": int(len(part))}
         for alias in ALIASES:
             holder = part[part["aliases"].str.split(", ").map(lambda a, x=alias: x in a)]
-            if holder.empty:
-                entry[alias] = None
-                continue
-            row = holder.iloc[0]
-            entry[alias] = {
-                "version": str(row["version"]),
-                "metric": row["metric"],
-                "value": None if pd.isna(row["value"]) else float(row["value"]),
-                "as_of": row["as_of"],
-            }
-        models[str(model)] = entry
-    return {
+            entry[alias] = None if holder.empty else _alias_entry(holder.iloc[0])
+        newest = part.assign(_v=part["version"].astype(int)).sort_values("_v").iloc[-1]
+        entry["latest"] = str(newest["version"])
+        models[str(model).removeprefix(prefix)] = entry
+    summary: dict[str, Any] = {
+        "project": prefix.removesuffix("."),
         "registered_models": len(models),
         "versions": int(len(versions)),
         "models": models,
         "promoted": bool(promotion is not None and promotion.changed),
         "promotion": None if promotion is None else promotion.as_dict(),
     }
+    summary["headline"] = headline(summary).as_dict()
+    return summary
+
+
+def _alias_entry(row: pd.Series) -> dict[str, Any]:
+    return {
+        "version": str(row["version"]),
+        "metric": row["metric"],
+        "value": None if pd.isna(row["value"]) else float(row["value"]),
+        "as_of": row["as_of"],
+    }
+
+
+def _holder_text(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "none"
+    value = entry.get("value")
+    metric = {"holdout_roc_auc": "ROC-AUC", "roc_auc": "ROC-AUC"}.get(entry.get("metric") or "")
+    metric = metric or str(entry.get("metric") or "")
+    shown = f" · {metric} {value:.3f}" if value is not None and metric else ""
+    return f"v{entry['version']}{shown}"
+
+
+def headline(summary: dict[str, Any]) -> Headline:
+    """The registry headline: champion and challenger of each model (the latest version of
+    a model without aliases), at most six items.
+
+    Examples
+    --------
+    >>> s = {"models": {"churn-classifier": {"champion": {"version": "3", "metric":
+    ...      "holdout_roc_auc", "value": 0.8891}, "challenger": {"version": "4", "metric":
+    ...      "holdout_roc_auc", "value": 0.8890}, "latest": "4", "versions": 4}},
+    ...      "versions": 4, "promoted": False}
+    >>> headline(s).text()
+    'churn-classifier champion v3 · ROC-AUC 0.889 · churn-classifier challenger v4 · ROC-AUC 0.889'
+    """
+    items: list[HeadlineItem] = []
+    parts: list[str] = []
+    for name, entry in summary.get("models", {}).items():
+        if entry.get(CHAMPION) or entry.get(CHALLENGER):
+            champion, challenger = (
+                _holder_text(entry.get(CHAMPION)),
+                _holder_text(entry.get(CHALLENGER)),
+            )
+            items += [
+                HeadlineItem(f"{name} champion", champion, "text"),
+                HeadlineItem(f"{name} challenger", challenger, "text"),
+            ]
+            parts.append(f"{name}: champion {champion}, challenger {challenger}")
+        else:
+            items.append(HeadlineItem(f"{name} latest", f"v{entry.get('latest')}", "text"))
+            parts.append(f"{name}: {entry.get('versions')} version(s), no alias")
+    if not parts:
+        return Headline("No model is registered in this project yet.", (), "warning")
+    promoted = summary.get("promotion") if summary.get("promoted") else None
+    tail = (
+        f" Promoted {promoted['model']} v{promoted['version']} to {promoted['alias']}."
+        if promoted
+        else ""
+    )
+    return Headline("; ".join(parts) + "." + tail, tuple(items[:6]), "ok")
