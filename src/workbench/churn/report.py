@@ -87,7 +87,6 @@ def churn_summary(
     audience_size: int,
     scored_with: str,
     importance: pd.DataFrame | None = None,
-    explained_on: str = "",
     shap_check: dict[str, float] | None = None,
     seconds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
@@ -107,8 +106,6 @@ def churn_summary(
         The version that scored the customers.
     importance : DataFrame, optional
         Global SHAP importance of the new version.
-    explained_on : str
-        Which customers the new version's SHAP values cover, in words.
     shap_check : dict, optional
         :func:`~workbench.churn.workflow.check_contributions` output.
     seconds : dict, optional
@@ -164,7 +161,6 @@ def churn_summary(
         "risk_bands": risk_band_shares(scores),
         "audience_size": int(audience_size),
         "top_features": [] if importance is None else importance["feature"].head(5).tolist(),
-        "explained_on": explained_on,
         "shap_check": shap_check or {},
         "seconds": dict(seconds or {}),
     }

@@ -170,6 +170,7 @@ def check_contributions(
         return {"rows": 0, "max_abs_diff": 0.0, "additivity_error": 0.0}
     linear = explain.model_kind(pipeline) == "baseline"
     started = time.perf_counter()
+    bias: np.ndarray | float
     if linear:
         encoded = np.asarray(pipeline[:-1].transform(sample), dtype=float)
         ours = encoded * np.asarray(pipeline[-1].coef_).ravel()

@@ -75,8 +75,8 @@ def _threshold(score_stamp: catalog.Stamp | None) -> float | None:
     if score_stamp is None:
         return None
     try:
-        value = float(score_stamp.extra.get("target_threshold"))
-    except (TypeError, ValueError):
+        value = float(score_stamp.extra["target_threshold"])
+    except (KeyError, TypeError, ValueError):
         return None
     return value if 0 < value < 1 else None
 
