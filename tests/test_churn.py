@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from canonical import canonical_table, ts
 from workbench import churn
 from workbench.canonical import open_tables
 from workbench.churn import explain, figures
+from workbench.churn.model import original_columns
 from workbench.features import FEATURE_TABLES, build_features
 from workbench.schema import parse_as_of
 
@@ -465,7 +467,43 @@ def test_native_contributions_agree_with_shap_tree_explainer(telco_models):
         "base value + contributions must reproduce the model's probability"
     )
     check = churn.check_contributions(models.xgboost, sample, rows=100)
-    assert check["max_abs_diff"] < 1e-4 and check["native_additivity_error"] < 1e-4
+    assert check["max_abs_diff"] < 1e-4 and check["additivity_error"] < 1e-4
+    batched = churn.native_contributions(
+        models.xgboost, sample, id_column="customerID", batch_size=64
+    )
+    np.testing.assert_allclose(batched.values.to_numpy(), contributions.values.to_numpy())
+
+
+def test_linear_contributions_are_exact_by_hand():
+    """Baseline: coefficient × standardised value per encoded column, summed per input (a
+    number with its missing-value indicator, a category with its one-hot columns)."""
+    X = pd.DataFrame(
+        {
+            "customer_id": list("abcdefgh"),
+            "n": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, np.nan, 8.0],
+            "c": ["x", "y", "x", "y", "x", "y", "y", "x"],
+        }
+    )
+    y = pd.Series([0, 0, 1, 1, 0, 1, 1, 0])
+    model = churn.fit_baseline(X, y, churn.ModelColumns(["n"], ["c"]))
+    names, owner = original_columns(model)
+    assert names == ["n", "c"]
+    assert owner.tolist() == [0, 0, 1, 1], "n, its indicator, then the two levels of c"
+    z = model[:-1].transform(X)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-12)  # standardised on training
+    w = model[-1].coef_.ravel()
+    values = churn.linear_contributions(model, X)
+    np.testing.assert_allclose(values.values["n"], z[:, 0] * w[0] + z[:, 1] * w[1])
+    np.testing.assert_allclose(values.values["c"], z[:, 2] * w[2] + z[:, 3] * w[3])
+    assert values.base_value == pytest.approx(float(model[-1].intercept_[0]))
+    np.testing.assert_allclose(values.log_odds(), model.decision_function(X))
+    np.testing.assert_allclose(values.probability(), model.predict_proba(X)[:, 1])
+    assert values.ids.tolist() == list("abcdefgh")
+    check = churn.check_contributions(model, X, rows=8)
+    assert check["max_abs_diff"] < 1e-9 and check["additivity_error"] < 1e-9
+    assert churn.model_kind(model) == "baseline"
+    with pytest.raises(TypeError, match="expected the logistic baseline"):
+        churn.linear_contributions(churn.xgboost_pipeline(churn.ModelColumns(["n"], [])), X)
 
 
 def test_explanation_figures_build(telco_models):
@@ -491,13 +529,127 @@ def test_explanation_figures_build(telco_models):
 
 def test_gate_decision_rule():
     assert churn.gate_decision({"roc_auc": 0.7}, None) == (True, "no champion yet")
-    assert churn.gate_decision({"roc_auc": 0.80}, {"roc_auc": 0.80})[0], "ties pass with gain 0"
-    assert not churn.gate_decision({"roc_auc": 0.799}, {"roc_auc": 0.80})[0]
-    passed, reason = churn.gate_decision({"roc_auc": 0.805}, {"roc_auc": 0.80}, min_auc_gain=0.01)
-    assert not passed and "below the champion's 0.8000" in reason
-    assert churn.gate_decision({"roc_auc": 0.815}, {"roc_auc": 0.80}, min_auc_gain=0.01)[0]
+    passed, reason = churn.gate_decision({"roc_auc": 0.8913}, {"roc_auc": 0.8913})
+    assert not passed and "ties with the champion (0.8913)" in reason, "a tie keeps the champion"
+    assert not churn.gate_decision({"roc_auc": 0.80}, {"roc_auc": 0.80}, min_auc_gain=0.0)[0]
+    assert churn.gate_decision({"roc_auc": 0.8001}, {"roc_auc": 0.80}, min_auc_gain=0.0)[0]
+    passed, reason = churn.gate_decision({"roc_auc": 0.801}, {"roc_auc": 0.80})
+    assert not passed and "by only 0.0010, less than min_auc_gain 0.002" in reason
+    # exactly the gain asked passes, whatever float noise the subtraction leaves
+    assert churn.gate_decision({"roc_auc": 0.8933}, {"roc_auc": 0.8913}, min_auc_gain=0.002)[0]
+    passed, reason = churn.gate_decision({"roc_auc": 0.79}, {"roc_auc": 0.80}, min_auc_gain=0.01)
+    assert not passed and "is 0.0100 below the champion (0.8000)" in reason
+    assert churn.ChurnParams().min_auc_gain == 0.002
     with pytest.raises(ValueError, match="min_auc_gain"):
         churn.gate_decision({"roc_auc": 0.8}, {"roc_auc": 0.8}, min_auc_gain=-0.1)
+    with pytest.raises(ValueError, match=r"ChurnParams: min_auc_gain must be a number in \[0, 1\)"):
+        churn.ChurnParams(min_auc_gain=-0.01)
+
+
+def _linear_table(n: int = 400, seed: int = 0, k: int = 8) -> pd.DataFrame:
+    """A purely linear churn signal on few rows: the logistic baseline's home ground."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, k))
+    churned = rng.random(n) < 1 / (1 + np.exp(-0.8 * X.sum(axis=1)))
+    frame = pd.DataFrame(X.round(4), columns=[f"x{i}" for i in range(k)])
+    frame.insert(0, "customer_id", [f"C{i:04d}" for i in range(n)])
+    frame["plan"] = rng.choice(["basic", "plus"], n)
+    frame["churned"] = churned
+    return frame
+
+
+def test_choose_model_and_cv_sample():
+    y = [0, 0, 1, 1]
+    good, poor = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.4, 0.1, 0.3, 0.2])
+    choice = churn.choose_model(y, {"xgboost": poor, "baseline": good})
+    assert (choice.winner, choice.other, choice.margin) == ("baseline", "xgboost", 0.5)
+    assert "won against XGBoost on the validation split: ROC-AUC 1.000 vs 0.500" in (
+        choice.sentence()
+    )
+    assert churn.choose_model(y, {"xgboost": good, "baseline": good}).winner == "baseline"
+    with pytest.raises(ValueError, match="no validation scores of baseline"):
+        churn.choose_model(y, {"xgboost": good})
+    with pytest.raises(ValueError, match="single class"):
+        churn.choose_model([1, 1, 1, 1], {"xgboost": good, "baseline": good})
+    X = pd.DataFrame({"n": range(1000)})
+    labels = pd.Series([True] * 100 + [False] * 900)
+    Xs, ys = churn.cv_sample(X, labels, churn.ChurnParams(cv_max_rows=200))
+    assert len(Xs) == 200 and int(ys.sum()) == 20, "stratified: the churn rate is kept"
+    assert churn.cv_sample(X, labels, churn.ChurnParams(cv_max_rows=0))[0] is X
+    with pytest.raises(ValueError, match="ChurnParams: cv_max_rows must be an int >= 0"):
+        churn.ChurnParams(cv_max_rows=-1)
+
+
+@pytest.mark.slow
+def test_baseline_wins_is_registered_and_an_identical_rerun_keeps_the_champion(tmp_path):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("churn-winner-test")
+    client = mlflow.MlflowClient(uri, uri)
+    data = churn.ChurnData(
+        training=churn.custom_training_set(_linear_table(), "churned"),
+        scoring=_linear_table().drop(columns="churned"),
+        source="a linear table",
+    )
+    models = churn.train_models(data.training, FAST)
+    assert models.choice.winner == "baseline" and models.choice.margin > 0.02, (
+        f"on a purely linear signal the baseline must win on validation: {models.choice}"
+    )
+    assert models.chosen is models.baseline
+    params = churn.ChurnParams(cv_folds=0, n_estimators=120, early_stopping_rounds=20)
+    decisions = []
+    for _ in range(2):  # the same models again: an identical scheduled rerun
+        with mlflow.start_run():
+            decisions.append(
+                churn.register_and_gate(
+                    models, data, registered_model="p.churn", as_of=AS_OF, params=params
+                )
+            )
+    first, again = decisions
+    assert first.promoted and first.version == "1"
+    assert not again.promoted and again.alias == "challenger" and again.version == "2"
+    assert again.champion_auc == pytest.approx(again.candidate_auc, abs=1e-12)
+    assert "ties with the champion" in again.reason
+    assert str(client.get_model_version_by_alias("p.churn", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("p.churn", "challenger").version) == "2"
+    version = client.get_model_version("p.churn", "1")
+    assert version.tags["workbench.model_type"] == "baseline"
+    assert version.tags["workbench.created_by"] and "input_digests" not in str(version.tags)
+    assert all(len(v) <= 300 for v in version.tags.values()), "version tags stay short"
+    assert "The logistic baseline won against XGBoost" in version.description
+    assert "first champion" in version.description
+    assert "stays challenger" in client.get_model_version("p.churn", "2").description
+    assert (
+        "probability that a customer churns" in client.get_registered_model("p.churn").description
+    )
+
+    model, scored, note = churn.scoring_model("p.churn", again, list(data.scoring.columns))
+    assert scored == "1" and churn.model_kind(model) == "baseline"
+    scores, contributions = churn.score_customers(model, data.scoring, params)
+    np.testing.assert_allclose(
+        contributions.probability().to_numpy(),
+        model.predict_proba(data.scoring)[:, 1],
+        atol=1e-9,
+    )
+    assert scores["top_reasons"].map(len).eq(3).all()
+    assert (
+        scores["reason_codes"]
+        .map(lambda r: r[0].split(":")[0])
+        .isin([f"x{i}" for i in range(8)] + ["plan"])
+        .all()
+    )
+    explained, on = churn.explain_new_version(
+        models,
+        data.scoring,
+        params,
+        decision=again,
+        scored_version=scored,
+        scoring_contributions=contributions,
+    )
+    assert "version 1 scored them" in on and len(explained.values) == len(data.scoring)
 
 
 @pytest.mark.slow
@@ -596,6 +748,7 @@ def test_demo_auc_against_planted_churn(demo_dir):
     auc, base = metrics.loc["xgboost", "roc_auc"], metrics.loc["baseline", "roc_auc"]
     assert auc >= 0.85, f"holdout ROC-AUC {auc:.3f} should be at least 0.85"
     assert auc > base, f"XGBoost ({auc:.3f}) should beat the baseline ({base:.3f})"
+    assert models.choice.winner == "xgboost", "XGBoost also wins on the validation split"
 
     scoring = data.scoring
     probability = models.xgboost.predict_proba(scoring)[:, 1]
@@ -618,32 +771,41 @@ def test_demo_auc_against_planted_churn(demo_dir):
 
 @pytest.mark.notebooks
 @pytest.mark.slow
-def test_churn_notebook(run_stages, small_demo_dir, isolated_settings):
+def test_churn_notebook(run_stages, small_demo_dir, isolated_settings, tmp_path):
+    """The stage on the small demo; an identical rerun keeps the champion; a second data
+    source in the same tracking store gets its own experiment and registered model."""
+    from workbench import tracking
+    from workbench.tracking import flatten_metrics
+
     fast = ["churn.cv_folds=2", "churn.n_estimators=150", "churn.shap_check_rows=200"]
-    result = run_stages(small_demo_dir, ["features", "churn"], fast)
+    result = run_stages(small_demo_dir, ["churn"], fast)
     stage = {s.name: s for s in result.stages}["churn"]
     assert stage.status == "ok", stage.error
     summary = json.loads(stage.summary_path.read_text())
-    for key in (
-        "horizon_days",
-        "train_rows",
-        "positive_rate",
-        "roc_auc",
-        "pr_auc",
-        "baseline_roc_auc",
-        "top_decile_lift",
-        "registered_model",
-        "version",
-        "alias",
-        "promoted",
-        "risk_bands",
-    ):
-        assert key in summary, key
-    assert summary["registered_model"] == "churn-classifier" and summary["version"] == "1"
+    project = isolated_settings.for_source(small_demo_dir)
+    name = tracking.model_name(project, "churn-classifier")
+    assert name.startswith(project.project + ".") and name.endswith(".churn-classifier")
+    assert summary["registered_model"] == name and summary["version"] == "1"
     assert summary["alias"] == "champion" and summary["promoted"] is True
+    assert summary["model"] in ("xgboost", "baseline")
+    chosen, other = summary["selection"]["chosen"], summary["selection"]["other"]
+    assert chosen >= other, "the registered model won on the validation split"
     assert summary["roc_auc"] > 0.8, summary["roc_auc"]
     assert sum(summary["risk_bands"].values()) == pytest.approx(1.0, abs=1e-5)
     assert summary["shap_check"]["max_abs_diff"] < 1e-4
+    headline = summary["headline"]
+    labels = [item["label"] for item in headline["items"]]
+    assert labels[:2] == [
+        f"ROC-AUC {'XGBoost' if summary['model'] == 'xgboost' else 'baseline'} vs "
+        f"{'baseline' if summary['model'] == 'xgboost' else 'XGBoost'}",
+        "champion",
+    ]
+    assert headline["items"][1]["value"] == "v1 (new)"
+    assert "win-back audience" in labels
+    metrics = flatten_metrics(summary)
+    for setting in ("horizon_days", "lookback_days", "min_auc_gain", "target_threshold"):
+        assert not any(k.endswith(setting) for k in metrics), f"{setting} is a param"
+    assert not any("candidate" in k for k in metrics), "the candidate AUC is roc_auc, once"
     scores = pd.read_parquet(isolated_settings.processed_dir / "churn_scores.parquet")
     assert list(scores.columns[:4]) == [
         "customer_id",
@@ -659,12 +821,37 @@ def test_churn_notebook(run_stages, small_demo_dir, isolated_settings):
     customers = pd.read_parquet(small_demo_dir / "customers.parquet").set_index("customer_id")
     consent = customers.loc[audience["customer_id"], "email_opt_in"].astype("boolean")
     assert consent.fillna(False).all(), "only customers who opted in may be in the audience"
+    html = (result.output_dir / "churn.html").read_text()
+    assert "{'mode'" not in html, "the report does not end with a raw dict"
 
-    # the same data again with a required gain: the new version must stay challenger
-    again = run_stages(small_demo_dir, ["churn"], [*fast, "churn.min_auc_gain=0.01"])
+    # the same data again: an identical rerun leaves the champion where it was
+    again = run_stages(small_demo_dir, ["churn"], fast)
     second = json.loads(again.stages[0].summary_path.read_text())
-    assert again.stages[0].status == "ok"
+    assert again.stages[0].status == "ok", again.stages[0].error
     assert second["version"] == "2" and second["alias"] == "challenger"
     assert second["promoted"] is False and second["champion_version"] == "1"
-    assert second["champion_auc"] == pytest.approx(summary["roc_auc"], abs=1e-9)
+    assert second["roc_auc"] == pytest.approx(summary["roc_auc"], abs=1e-9)
+    assert second["gate"]["champion_auc"] == pytest.approx(summary["roc_auc"], abs=1e-9)
     assert second["scored_with"] == "1", "scores come from the champion"
+    assert second["headline"]["items"][1]["value"] == "v1 (unchanged)"
+
+    # a second source in the same tracking store: its own experiment and registry
+    other_source = tmp_path / "second-shop" / "raw"
+    shutil.copytree(small_demo_dir, other_source, ignore=shutil.ignore_patterns("_truth"))
+    third = run_stages(other_source, ["churn"], fast)
+    assert third.stages[0].status == "ok", third.stages[0].error
+    other = json.loads(third.stages[0].summary_path.read_text())
+    other_name = tracking.model_name(isolated_settings.for_source(other_source), "churn-classifier")
+    assert other_name.startswith("second-shop-") and other_name != name
+    assert other["registered_model"] == other_name
+    assert other["version"] == "1" and other["promoted"] is True, "a new registry: version 1"
+    client = tracking.client(isolated_settings)
+    versions = {
+        n: sorted(v.version for v in client.search_model_versions(f"name = '{n}'"))
+        for n in (name, other_name)
+    }
+    assert versions == {name: ["1", "2"], other_name: ["1"]}
+    experiments = {e.name for e in client.search_experiments()}
+    first_project = project.project
+    second_project = other_name.split(".")[0]
+    assert {f"workbench/{first_project}/churn", f"workbench/{second_project}/churn"} <= experiments

@@ -215,7 +215,7 @@ def project(small_demo_dir, tmp_path_factory):
     process (the stages' own functions) into an isolated data tree and MLflow store."""
     import mlflow
 
-    from workbench import catalog, segmentation
+    from workbench import catalog, segmentation, tracking
     from workbench.canonical import open_tables
     from workbench.features import FEATURE_TABLES, build_features
     from workbench.settings import get_settings
@@ -241,21 +241,30 @@ def project(small_demo_dir, tmp_path_factory):
     mlflow.set_experiment("c360-test")
     data = churn.prepare_data(small_demo_dir, CUTOFF, FAST)
     models = churn.train_models(data.training, FAST)
+    name = tracking.model_name(settings.for_source(small_demo_dir), "churn-classifier")
+    decoy = "another-source-123abc.churn-classifier"  # another project in the same store
     with mlflow.start_run():
+        for _ in range(2):
+            churn.log_churn_model(models.xgboost, data.scoring, registered_model=decoy)
+        churn.promote(mlflow.MlflowClient(), decoy, "2", who="test", why="decoy champion")
         decision = churn.register_and_gate(
-            models, data, registered_model="churn-classifier", min_auc_gain=0.0, as_of=CUTOFF
+            models, data, registered_model=name, as_of=CUTOFF, params=FAST
         )
-    model, version, _ = churn.scoring_model(
-        "churn-classifier", decision, list(data.scoring.columns)
-    )
+    model, version, _ = churn.scoring_model(name, decision, list(data.scoring.columns))
     scores, _ = churn.score_customers(model, data.scoring, FAST, meanings=data.meanings)
     catalog.write_table(
         settings,
         "churn_scores",
         scores,
-        stamp.with_extra(model="churn-classifier", version=version),
+        stamp.with_extra(model=name, version=version, target_threshold=0.65),
     )
-    return {"data_root": str(base / "data"), "tracking_uri": uri, "scores": scores, "data": data}
+    return {
+        "data_root": str(base / "data"),
+        "tracking_uri": uri,
+        "scores": scores,
+        "data": data,
+        "model_name": name,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -301,8 +310,12 @@ def test_open_on_the_small_demo(view, project):
     assert len(view) == len(
         pd.read_parquet(Path(project["data_root"]) / "processed" / "customer_features.parquet")
     )
-    assert view.model_version == "1" and view.scored_with == "1"
-    assert view.as_of == CUTOFF and view.target_threshold == 0.7
+    assert view.model_version == "1" and view.scored_with == "1", (
+        "the champion of this data's project (v1), not another project's (v2)"
+    )
+    assert view.as_of == CUTOFF and view.target_threshold == 0.65, (
+        "the audience rule the churn stage stamped on its scores"
+    )
     assert view.segments is not None and not view.notes, view.notes
     assert view.suggestions(3) == scores["customer_id"].head(3).tolist(), (
         "the picker offers the highest churn risk first"
@@ -343,9 +356,9 @@ def test_profile_agrees_with_the_stage_outputs(view, project, small_demo_dir):
 @pytest.mark.slow
 def test_winback_membership_matches_the_churn_audience(view, project):
     scores, data = project["scores"], project["data"]
-    audience, _ = churn.winback_audience(scores, data.scoring, target_threshold=0.7)
+    audience, _ = churn.winback_audience(scores, data.scoring, target_threshold=0.65)
     members = set(audience["customer_id"])
-    high = scores[scores["churn_probability"] >= 0.7]["customer_id"]
+    high = scores[scores["churn_probability"] >= 0.65]["customer_id"]
     outside = [c for c in high if c not in members][:2]
     for cid in [*audience["customer_id"].head(2), *outside]:
         table = view.profile(cid).audiences.set_index("audience")

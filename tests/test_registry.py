@@ -42,23 +42,28 @@ def _table(n: int = 400, seed: int = 5) -> pd.DataFrame:
     )
 
 
-def _log_churn_version(model, X, *, importance: dict, digests: dict, auc: float, as_of: str):
+def _log_churn_version(
+    model, X, *, importance: dict, digests: dict, auc: float, as_of: str, legacy: bool = False
+):
+    """Log and register a churn version the way the churn stage records it: short tags and
+    the digests and inputs as the run artefact ``registry/version.json`` — or, with
+    ``legacy``, as JSON version tags (how versions registered before were recorded)."""
     import mlflow
 
+    inputs = ["recency_days", "frequency", "plan"]
+    tags = {"workbench.as_of": as_of, "workbench.holdout_roc_auc": auc}
+    if legacy:
+        tags["workbench.input_digests"] = json.dumps(digests)
+        tags["workbench.inputs"] = json.dumps(inputs)
+    else:
+        tags["workbench.data_digest"] = churn.data_digest(digests)
+        tags["workbench.input_tables"] = len(digests)
     with mlflow.start_run():
         mlflow.log_metrics({"roc_auc": auc, "pr_auc": auc - 0.1, "train_rows": 300.0})
         mlflow.log_dict(importance, registry.IMPORTANCE_ARTIFACT)
-        _, version = churn.log_churn_model(
-            model,
-            X,
-            registered_model=MODEL,
-            tags={
-                "workbench.as_of": as_of,
-                "workbench.holdout_roc_auc": auc,
-                "workbench.input_digests": json.dumps(digests),
-                "workbench.inputs": json.dumps(["recency_days", "frequency", "plan"]),
-            },
-        )
+        if not legacy:
+            mlflow.log_dict({"input_digests": digests, "inputs": inputs}, churn.RECORD_ARTIFACT)
+        _, version = churn.log_churn_model(model, X, registered_model=MODEL, tags=tags)
     return version
 
 
@@ -117,6 +122,7 @@ def store(tmp_path_factory):
         digests=DIGESTS,
         auc=0.81,
         as_of="2026-03-31",
+        legacy=True,
     )
     churn.promote_if_better(
         client, MODEL, first, X.loc[hold], y.loc[hold], who="scheduler", evaluate=_auc_tag
@@ -183,6 +189,11 @@ def test_versions_table_shows_versions_aliases_metrics_and_data(client):
     assert seg["tables"] == 1, "the segmenter's digest comes from the dataset its run logged"
     only = registry.versions_table(client, SEGMENTER)
     assert only["model"].tolist() == [SEGMENTER]
+    # one project's models: the names that start with its prefix
+    assert registry.registered_models(client, prefix="churn-") == [MODEL]
+    assert registry.versions_table(client, prefix="customer-")["model"].tolist() == [SEGMENTER]
+    assert registry.versions_table(client, prefix="other-project.").empty
+    assert registry.resolve_model_name("churn-classifier", "p1.") == "p1.churn-classifier"
 
 
 def test_listing_records_carry_digests_metrics_and_gate(client):
@@ -215,7 +226,8 @@ def test_review_compares_champion_and_challenger(client):
     gate = review.gate.set_index("version")
     assert gate.loc["1", "promoted"] and not gate.loc["2", "promoted"]
     assert gate.loc["2", "champion_auc"] == pytest.approx(0.81)
-    assert gate.loc["2", "min_auc_gain"] == 0.05 and "below the champion" in gate.loc["2", "reason"]
+    assert gate.loc["2", "min_auc_gain"] == 0.05
+    assert "by only 0.0200, less than min_auc_gain 0.05" in gate.loc["2", "reason"]
     assert "different input files" in review.markdown()
     segmenter = registry.review_model(client, SEGMENTER)
     assert segmenter.roles == [("latest", "1")] and segmenter.importance.empty
@@ -263,6 +275,18 @@ def test_promote_records_who_why_and_moves_the_alias(client):
     assert summary["models"][MODEL]["champion"]["version"] == "2"
     assert summary["models"][MODEL]["challenger"]["version"] == "1"
     assert summary["promoted"] is True and summary["registered_models"] == 2
+    headline = {i["label"]: i["value"] for i in summary["headline"]["items"]}
+    assert headline == {
+        f"{MODEL} champion": "v2 · ROC-AUC 0.830",
+        f"{MODEL} challenger": "v1 · ROC-AUC 0.810",
+        f"{SEGMENTER} latest": "v1",
+    }
+    assert summary["headline"]["sentence"].endswith(f"Promoted {MODEL} v2 to champion.")
+    scoped = registry.registry_summary(
+        registry.versions_table(client, prefix="churn-"), prefix="churn-"
+    )
+    assert list(scoped["models"]) == ["test"] and scoped["project"] == "churn-"
+    assert scoped["models"]["test"]["registered_as"] == MODEL
 
 
 def test_promote_errors_name_what_exists(client):
@@ -410,7 +434,11 @@ def test_registry_review_notebook(run_stages, small_demo_dir, isolated_settings)
     assert stage.status == "ok", stage.error
     summary = json.loads(stage.summary_path.read_text())
     assert summary["registered_models"] == 2 and summary["promoted"] is False
+    project = isolated_settings.for_source(small_demo_dir).project
+    assert summary["project"] == project
     churn_entry = summary["models"]["churn-classifier"]
+    assert churn_entry["registered_as"] == f"{project}.churn-classifier"
+    assert summary["headline"]["items"][0]["label"] == "churn-classifier champion"
     assert churn_entry["versions"] == 2
     assert churn_entry["champion"]["version"] == "1"
     assert churn_entry["challenger"]["version"] == "2"
@@ -431,5 +459,5 @@ def test_registry_review_notebook(run_stages, small_demo_dir, isolated_settings)
     assert after["promotion"]["previous"] == "1" and after["promotion"]["who"] == "reviewer"
     assert after["models"]["churn-classifier"]["champion"]["version"] == "2"
     client = registry.registry_client(isolated_settings.tracking_uri)
-    tags = client.get_model_version("churn-classifier", "2").tags
+    tags = client.get_model_version(f"{project}.churn-classifier", "2").tags
     assert tags["workbench.champion.reason"] == "reviewed in the notebook"

@@ -210,6 +210,7 @@ class Stage:
         )
         settings.ensure_dirs()
         source = Path(data_dir).expanduser().resolve() if data_dir else settings.raw_dir
+        settings = settings.for_source(source)
         output_dir = given.get("output_dir") or ""
         out = (
             Path(output_dir).expanduser().resolve()

@@ -1,6 +1,17 @@
-"""SHAP explanations of the XGBoost churn model, in bulk and per customer.
+"""SHAP explanations of the churn models, in bulk and per customer.
 
-Bulk contributions come from XGBoost itself (``Booster.predict(..., pred_contribs=True)``,
+:func:`model_contributions` explains either model of :mod:`workbench.churn.model`, in
+batches of rows: the registered version may be the XGBoost pipeline or the logistic
+baseline, whichever won on validation data.
+
+**Logistic baseline** (:func:`linear_contributions`): every encoded column is
+standardised on the training rows (mean 0), so with independent inputs the exact SHAP
+value of a column is its coefficient times its standardised value, the expected log-odds
+is the intercept, and ``intercept + Σ contributions`` is the model's log-odds. A numeric
+input's contribution includes its missing-value indicator; a category's, its one-hot
+columns.
+
+**XGBoost**: bulk contributions come from XGBoost itself (``Booster.predict(..., pred_contribs=True)``,
 exact Tree SHAP in C++, on all cores given): one value per encoded column plus the bias,
 in log-odds. One-hot columns are summed back onto their categorical feature (SHAP
 values are additive), so every customer gets one contribution per model input, and
@@ -29,9 +40,13 @@ from workbench.features import data_dictionary
 
 __all__ = [
     "Contributions",
+    "model_kind",
+    "model_contributions",
+    "linear_contributions",
     "native_contributions",
     "encoded_contributions",
     "reference_shap_values",
+    "reference_linear_values",
     "treeexplainer_shap_values",
     "global_importance",
     "top_reasons",
@@ -92,15 +107,62 @@ def _encoded(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
     return np.asarray(pipeline[:-1].transform(X), dtype=np.float32)
 
 
-def encoded_contributions(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
-    """XGBoost's native contributions per encoded column, the bias last (n × (k + 1))."""
+def model_kind(pipeline: Pipeline) -> str:
+    """``"xgboost"`` or ``"baseline"`` (logistic regression): the last step's kind.
+
+    Raises
+    ------
+    TypeError
+        Any other last step (the message names it).
+    """
+    model = pipeline[-1]
+    if hasattr(model, "get_booster"):
+        return "xgboost"
+    if hasattr(model, "coef_") and hasattr(model, "intercept_"):
+        return "baseline"
+    raise TypeError(
+        "expected a churn pipeline ending in XGBoost or a logistic regression, got a "
+        f"{type(model).__name__} as last step"
+    )
+
+
+def encoded_contributions(
+    pipeline: Pipeline, X: pd.DataFrame, *, batch_size: int | None = None
+) -> np.ndarray:
+    """XGBoost's native contributions per encoded column, the bias last (n × (k + 1)),
+    computed ``batch_size`` rows at a time when given."""
     booster, rounds = _model_parts(pipeline)
-    matrix = xgb.DMatrix(_encoded(pipeline, X))
-    return booster.predict(matrix, pred_contribs=True, iteration_range=(0, rounds))
+    step = batch_size or max(len(X), 1)
+    parts = []
+    for start in range(0, len(X), step):
+        matrix = xgb.DMatrix(_encoded(pipeline, X.iloc[start : start + step]))
+        parts.append(booster.predict(matrix, pred_contribs=True, iteration_range=(0, rounds)))
+    if not parts:
+        width = len(pipeline[:-1].get_feature_names_out()) + 1
+        return np.zeros((0, width), dtype=np.float32)
+    return np.concatenate(parts)
+
+
+def _grouped(raw: np.ndarray, owner: np.ndarray, inputs: int) -> np.ndarray:
+    """Encoded-column values summed onto the inputs they came from."""
+    membership = np.zeros((len(owner), inputs), dtype=np.float64)
+    membership[np.arange(len(owner)), owner] = 1.0
+    return np.asarray(raw[:, : len(owner)], dtype=np.float64) @ membership
+
+
+def _ids(X: pd.DataFrame, id_column: str) -> pd.Series:
+    ids = (
+        X[id_column].astype("str") if id_column in X.columns else X.index.to_series().astype("str")
+    )
+    return ids.rename("customer_id")
 
 
 def native_contributions(
-    pipeline: Pipeline, X: pd.DataFrame, *, id_column: str = "customer_id"
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    *,
+    id_column: str = "customer_id",
+    batch_size: int | None = None,
 ) -> Contributions:
     """SHAP values of every row of ``X`` per model input, from XGBoost's native routine.
 
@@ -112,23 +174,92 @@ def native_contributions(
         Raw feature frame (as given to ``predict_proba``).
     id_column : str
         Column of ``X`` with the customer id (the row index is used without it).
+    batch_size : int, optional
+        Rows encoded and explained at a time.
     """
     names, owner = original_columns(pipeline)
-    raw = encoded_contributions(pipeline, X)
-    grouped = np.zeros((raw.shape[0], len(names)), dtype=np.float64)
-    for j in range(len(names)):  # few inputs; each sums its one-hot columns
-        grouped[:, j] = raw[:, np.flatnonzero(owner == j)].sum(axis=1)
+    step = batch_size or max(len(X), 1)
+    parts, bias = [], float("nan")
+    for start in range(0, len(X), step):
+        raw = encoded_contributions(pipeline, X.iloc[start : start + step])
+        bias = float(raw[0, -1])
+        parts.append(_grouped(raw, owner, len(names)))
+    grouped = np.concatenate(parts) if parts else np.zeros((0, len(names)))
     frame_step = pipeline.named_steps["frame"]
-    ids = (
-        X[id_column].astype("str") if id_column in X.columns else X.index.to_series().astype("str")
-    )
     return Contributions(
         values=pd.DataFrame(grouped, index=X.index, columns=names),
-        base_value=float(raw[0, -1]) if len(raw) else float("nan"),
+        base_value=bias,
         data=frame_step.transform(X),
-        ids=ids.rename("customer_id"),
+        ids=_ids(X, id_column),
         categorical=list(frame_step.categorical_),
     )
+
+
+def linear_contributions(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    *,
+    id_column: str = "customer_id",
+    batch_size: int | None = None,
+) -> Contributions:
+    """Exact SHAP values of the logistic baseline per model input (see the module notes):
+    coefficient × standardised value, summed over each input's encoded columns; the
+    base value is the intercept.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The fitted baseline of :func:`workbench.churn.model.baseline_pipeline`.
+    X : DataFrame
+        Raw feature frame.
+    id_column : str
+        Column of ``X`` with the customer id.
+    batch_size : int, optional
+        Rows encoded at a time.
+
+    Examples
+    --------
+    >>> from workbench.churn.model import ModelColumns, fit_baseline
+    >>> X = pd.DataFrame({"n": [1.0, 2.0, 3.0, 4.0, None, 6.0], "c": list("aabbab")})
+    >>> y = pd.Series([0, 0, 1, 1, 0, 1])
+    >>> model = fit_baseline(X, y, ModelColumns(["n"], ["c"]))
+    >>> values = linear_contributions(model, X)
+    >>> margin = model.decision_function(X)
+    >>> bool(np.allclose(values.log_odds().to_numpy(), margin))
+    True
+    """
+    if model_kind(pipeline) != "baseline":
+        raise TypeError("linear_contributions: expected the logistic baseline pipeline")
+    names, owner = original_columns(pipeline)
+    model = pipeline[-1]
+    weights = np.asarray(model.coef_, dtype=np.float64).ravel()
+    step = batch_size or max(len(X), 1)
+    parts = []
+    for start in range(0, len(X), step):
+        encoded = np.asarray(pipeline[:-1].transform(X.iloc[start : start + step]), dtype=float)
+        parts.append(_grouped(encoded * weights, owner, len(names)))
+    grouped = np.concatenate(parts) if parts else np.zeros((0, len(names)))
+    frame_step = pipeline.named_steps["frame"]
+    return Contributions(
+        values=pd.DataFrame(grouped, index=X.index, columns=names),
+        base_value=float(np.asarray(model.intercept_).ravel()[0]),
+        data=frame_step.transform(X),
+        ids=_ids(X, id_column),
+        categorical=list(frame_step.categorical_),
+    )
+
+
+def model_contributions(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    *,
+    id_column: str = "customer_id",
+    batch_size: int | None = None,
+) -> Contributions:
+    """SHAP values of every row of ``X`` per model input, for either churn model:
+    :func:`native_contributions` (XGBoost) or :func:`linear_contributions` (baseline)."""
+    explain = native_contributions if model_kind(pipeline) == "xgboost" else linear_contributions
+    return explain(pipeline, X, id_column=id_column, batch_size=batch_size)
 
 
 def reference_shap_values(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
@@ -158,6 +289,19 @@ def reference_shap_values(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
     ]
     explainer = shap.TreeExplainer({"trees": trees, "base_offset": parsed.base_offset})
     return np.asarray(explainer.shap_values(_encoded(pipeline, X), check_additivity=False))
+
+
+def reference_linear_values(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
+    """SHAP values per encoded column of the logistic baseline from the SHAP package's
+    :class:`shap.LinearExplainer` (independent inputs with the training means, which are 0
+    after standardisation): the independent check of :func:`linear_contributions`."""
+    import shap
+
+    model = pipeline[-1]
+    width = int(np.asarray(model.coef_).shape[-1])
+    explainer = shap.LinearExplainer(model, (np.zeros(width), np.eye(width)))
+    encoded = np.asarray(pipeline[:-1].transform(X), dtype=float)
+    return np.asarray(explainer.shap_values(encoded))
 
 
 def treeexplainer_shap_values(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:

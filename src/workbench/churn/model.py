@@ -10,8 +10,11 @@ Each model is one :class:`~sklearn.pipeline.Pipeline` that takes the raw feature
 ``encode`` (:class:`~sklearn.compose.ColumnTransformer`)
     one-hot encodes the categories (at most ``max_categories`` columns per feature,
     rarer and unseen levels pooled); the baseline also imputes numbers with the median
-    (plus missing-value indicators) and scales them, XGBoost keeps NaN (it learns where
-    missing values go);
+    (plus missing-value indicators), XGBoost keeps NaN (it learns where missing values
+    go);
+``scale`` (baseline only, :class:`~sklearn.preprocessing.StandardScaler`)
+    standardises every encoded column, so a coefficient times a column is that column's
+    exact SHAP value;
 ``model``
     :class:`~sklearn.linear_model.LogisticRegression` or
     :class:`xgboost.XGBClassifier` (``tree_method="hist"``, early stopping on a
@@ -20,6 +23,11 @@ Each model is one :class:`~sklearn.pipeline.Pipeline` that takes the raw feature
 One-hot encoding (rather than XGBoost's native categories) keeps every tree split
 numeric, which lets SHAP's own Tree SHAP implementation check XGBoost's contributions
 (:mod:`workbench.churn.explain`); contributions are summed back per original column.
+
+**Which model is registered** (:func:`choose_model`): the one with the higher ROC-AUC on
+the validation split — data neither model was fitted on and that the final holdout
+never sees. A tie goes to the baseline (the simpler model). The holdout then measures
+the chosen model once more, and the registry's gate compares it with the champion there.
 """
 
 from __future__ import annotations
@@ -43,13 +51,17 @@ from xgboost import XGBClassifier
 
 from workbench.churn.evaluate import choose_threshold, classification_metrics
 from workbench.churn.labels import TrainingSet
-from workbench.churn.params import ChurnParams
+from workbench.churn.params import MODEL_KINDS, ChurnParams
 
 __all__ = [
     "MISSING_CATEGORY",
     "FramePrep",
     "ModelColumns",
     "ChurnModels",
+    "ModelChoice",
+    "MODEL_LABELS",
+    "choose_model",
+    "cv_sample",
     "split_feature_columns",
     "baseline_pipeline",
     "xgboost_pipeline",
@@ -211,24 +223,17 @@ def _id_like(series: pd.Series) -> bool:
     return (unique == filled and filled >= 20) or unique > max(50, 0.5 * filled)
 
 
-def _encoder(columns: ModelColumns, params: ChurnParams, *, scale: bool) -> ColumnTransformer:
-    if scale:
-        numeric = Pipeline(
-            [
-                (
-                    "impute",
-                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                ),
-                ("scale", StandardScaler()),
-            ]
-        )
-    else:
-        numeric = "passthrough"
+def _encoder(columns: ModelColumns, params: ChurnParams, *, impute: bool) -> ColumnTransformer:
+    numeric: Any = (
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+        if impute
+        else "passthrough"
+    )
     onehot = OneHotEncoder(
         handle_unknown="infrequent_if_exist",
         max_categories=params.max_categories,
         sparse_output=False,
-        dtype=np.float32 if not scale else np.float64,
+        dtype=np.float64 if impute else np.float32,
     )
     return ColumnTransformer(
         [("num", numeric, columns.numeric), ("cat", onehot, columns.categorical)],
@@ -238,7 +243,13 @@ def _encoder(columns: ModelColumns, params: ChurnParams, *, scale: bool) -> Colu
 
 
 def baseline_pipeline(columns: ModelColumns, params: ChurnParams | None = None) -> Pipeline:
-    """Unfitted baseline: FramePrep → median impute + scale / one-hot → logistic regression."""
+    """Unfitted baseline: FramePrep → median impute (+ missing indicators) / one-hot →
+    standardise every encoded column → logistic regression.
+
+    Every column the regression sees has mean 0 on the training rows, so a coefficient
+    times the standardised value is that input's exact (linear) SHAP value and the
+    intercept is the expected log-odds (:func:`workbench.churn.explain.linear_contributions`).
+    """
     params = params or ChurnParams()
     model = LogisticRegression(
         C=params.baseline_c,
@@ -249,7 +260,8 @@ def baseline_pipeline(columns: ModelColumns, params: ChurnParams | None = None) 
     return Pipeline(
         [
             ("frame", FramePrep(columns.numeric, columns.categorical)),
-            ("encode", _encoder(columns, params, scale=True)),
+            ("encode", _encoder(columns, params, impute=True)),
+            ("scale", StandardScaler()),
             ("model", model),
         ]
     )
@@ -273,13 +285,13 @@ def xgboost_pipeline(
         eval_metric="logloss",
         early_stopping_rounds=params.early_stopping_rounds,
         scale_pos_weight=scale_pos_weight,
-        n_jobs=params.n_jobs,
+        n_jobs=params.threads,
         random_state=params.random_state,
     )
     return Pipeline(
         [
             ("frame", FramePrep(columns.numeric, columns.categorical)),
-            ("encode", _encoder(columns, params, scale=False)),
+            ("encode", _encoder(columns, params, impute=False)),
             ("model", model),
         ]
     )
@@ -322,14 +334,96 @@ def fit_xgboost(
     return pipe
 
 
-def predict_churn(model: Any, X: pd.DataFrame) -> np.ndarray:
-    """Churn probability (class 1) of every row of ``X``."""
-    return np.asarray(model.predict_proba(X))[:, 1]
+def predict_churn(model: Any, X: pd.DataFrame, *, batch_size: int | None = None) -> np.ndarray:
+    """Churn probability (class 1) of every row of ``X`` (in batches of ``batch_size`` rows
+    when given: the encoded frame of one batch is what is held in memory)."""
+    if batch_size is None or len(X) <= batch_size:
+        return np.asarray(model.predict_proba(X))[:, 1]
+    parts = [
+        np.asarray(model.predict_proba(X.iloc[i : i + batch_size]))[:, 1]
+        for i in range(0, len(X), batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which of the two models is registered, and by how much it won on validation data.
+
+    Attributes
+    ----------
+    winner, other : str
+        ``"xgboost"`` or ``"baseline"``.
+    metric : str
+        The metric compared (``roc_auc``).
+    scores : dict of str to float
+        That metric of each model on the validation split.
+    rows : int
+        Customers in the validation split.
+    """
+
+    winner: str
+    other: str
+    metric: str
+    scores: dict[str, float]
+    rows: int
+
+    @property
+    def margin(self) -> float:
+        """The winner's metric minus the other's (>= 0)."""
+        return float(self.scores[self.winner] - self.scores[self.other])
+
+    def sentence(self) -> str:
+        """The choice in words, e.g. "XGBoost won on validation data: ROC-AUC 0.891 vs 0.878
+        (+0.013) on 3,200 customers"."""
+        verb = "tied with" if self.margin == 0 else "won against"
+        tie = " (a tie goes to the simpler baseline)" if self.margin == 0 else ""
+        winner = MODEL_LABELS[self.winner]
+        return (
+            f"{winner[:1].upper()}{winner[1:]} {verb} {MODEL_LABELS[self.other]} on the validation "
+            f"split: ROC-AUC {self.scores[self.winner]:.3f} vs {self.scores[self.other]:.3f} "
+            f"({self.margin:+.3f}) on {self.rows:,} customers{tie}"
+        )
+
+
+#: How the report names each model.
+MODEL_LABELS = {"xgboost": "XGBoost", "baseline": "the logistic baseline"}
+
+
+def choose_model(y_valid: Any, valid_scores: dict[str, np.ndarray]) -> ModelChoice:
+    """The model with the higher validation ROC-AUC; a tie goes to the baseline.
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 1]
+    >>> choose_model(y, {"xgboost": np.array([.1, .2, .3, .4]),
+    ...                  "baseline": np.array([.1, .4, .3, .5])}).winner
+    'xgboost'
+    >>> choose_model(y, {"xgboost": np.array([.1, .2, .3, .4]),
+    ...                  "baseline": np.array([.1, .2, .3, .4])}).winner
+    'baseline'
+    """
+    missing = [m for m in MODEL_KINDS if m not in valid_scores]
+    if missing:
+        raise ValueError(f"choose_model: no validation scores of {', '.join(missing)}")
+    scores = {
+        name: float(classification_metrics(y_valid, valid_scores[name])["roc_auc"])
+        for name in MODEL_KINDS
+    }
+    if any(np.isnan(v) for v in scores.values()):
+        raise ValueError(
+            "choose_model: the validation split holds a single class, so ROC-AUC is undefined; "
+            "use a larger validation_size or more customers"
+        )
+    winner = "xgboost" if scores["xgboost"] > scores["baseline"] else "baseline"
+    other = "baseline" if winner == "xgboost" else "xgboost"
+    return ModelChoice(winner, other, "roc_auc", scores, int(len(np.asarray(y_valid))))
 
 
 @dataclass
 class ChurnModels:
-    """Both fitted models and everything needed to evaluate, explain and register them.
+    """Both fitted models, the one chosen for the registry, and everything needed to
+    evaluate, explain and register it.
 
     Attributes
     ----------
@@ -339,13 +433,17 @@ class ChurnModels:
     X_holdout, y_holdout : DataFrame, Series
         The holdout (raw feature frame and labels): never used for fitting or choices.
     X_valid, y_valid : DataFrame, Series
-        The validation split (early stopping and the decision threshold).
+        The validation split (early stopping, the decision threshold, the choice).
     holdout_scores, valid_scores : dict of str to ndarray
         Probabilities of each model (keys ``"xgboost"``, ``"baseline"``).
     thresholds : dict of str to float
         Decision threshold of each model.
+    choice : ModelChoice
+        The model to register (:func:`choose_model` on the validation split).
     cv : DataFrame
         Cross-validation metrics per fold and model (empty when skipped).
+    cv_rows : int
+        Rows the cross-validation used (a stratified sample above ``cv_max_rows``).
     best_iteration : int
         Boosting rounds kept by early stopping (0-based index of the last tree).
     train_rows : int
@@ -365,10 +463,22 @@ class ChurnModels:
     holdout_scores: dict[str, np.ndarray]
     valid_scores: dict[str, np.ndarray]
     thresholds: dict[str, float]
+    choice: ModelChoice
     cv: pd.DataFrame
+    cv_rows: int
     best_iteration: int
     train_rows: int
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> Pipeline:
+        """The pipeline to register (the validation winner)."""
+        return self.xgboost if self.choice.winner == "xgboost" else self.baseline
+
+    @property
+    def chosen_name(self) -> str:
+        """``"xgboost"`` or ``"baseline"``: the model to register."""
+        return self.choice.winner
 
     def holdout_metrics(self) -> pd.DataFrame:
         """ROC-AUC, PR-AUC, Brier, log-loss and top-decile lift of both models on the holdout."""
@@ -378,12 +488,37 @@ class ChurnModels:
         }
         return pd.DataFrame(rows).T.rename_axis("model")
 
+    def cv_table(self) -> pd.DataFrame:
+        """Mean and standard deviation of each cross-validation metric per model (one row
+        per model; columns ``<metric>_mean`` and ``<metric>_std``)."""
+        metrics = ["roc_auc", "pr_auc", "brier", "top_decile_lift"]
+        if self.cv.empty:
+            return pd.DataFrame(columns=["model"])
+        grouped = self.cv.groupby("model")[metrics]
+        mean, std = grouped.mean().add_suffix("_mean"), grouped.std(ddof=0).add_suffix("_std")
+        out = pd.concat([mean, std], axis=1)
+        out = out[[f"{m}_{s}" for m in metrics for s in ("mean", "std")]]
+        return out.reset_index()
+
+    def cv_note(self) -> str:
+        """How the cross-validation ran, in words ("" when it was skipped)."""
+        if self.cv.empty:
+            return ""
+        folds = int(self.cv["fold"].nunique())
+        of = self.train_rows + len(self.y_valid)
+        sample = (
+            f"a stratified sample of {self.cv_rows:,} of the {of:,} training and validation rows"
+            if self.cv_rows < of
+            else f"all {of:,} training and validation rows"
+        )
+        return f"{folds}-fold stratified cross-validation on {sample}"
+
 
 def _split(
     X: pd.DataFrame, y: pd.Series, size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
     counts = y.value_counts()
-    if counts.min() < 2:
+    if counts.min() < 2 or len(counts) < 2:
         raise ValueError(
             f"too few customers in one class to split ({counts.to_dict()}); "
             "the models need at least a handful of churned and retained customers"
@@ -391,10 +526,36 @@ def _split(
     return train_test_split(X, y, test_size=size, stratify=y, random_state=seed)
 
 
+def cv_sample(
+    X: pd.DataFrame, y: pd.Series, params: ChurnParams | None = None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows cross-validation runs on: all of them up to ``params.cv_max_rows``, else a
+    stratified (by label), seeded sample of that many.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"n": range(100)})
+    >>> y = pd.Series([True] * 20 + [False] * 80)
+    >>> Xs, ys = cv_sample(X, y, ChurnParams(cv_max_rows=50))
+    >>> len(Xs), int(ys.sum())
+    (50, 10)
+    """
+    params = params or ChurnParams()
+    limit = params.cv_max_rows
+    if not limit or len(X) <= limit:
+        return X, y
+    y = pd.Series(np.asarray(y, dtype=bool), index=X.index)
+    kept, _, y_kept, _ = train_test_split(
+        X, y, train_size=limit, stratify=y, random_state=params.random_state
+    )
+    return kept, y_kept
+
+
 def cross_validate(
     X: pd.DataFrame, y: pd.Series, columns: ModelColumns, params: ChurnParams | None = None
 ) -> pd.DataFrame:
-    """Stratified k-fold metrics of both models (``params.cv_folds`` folds).
+    """Stratified k-fold metrics of both models (``params.cv_folds`` folds) on the rows
+    given (:func:`cv_sample` chooses them in :func:`train_models`).
 
     In each fold the models are fitted on the other folds (XGBoost with early stopping
     on a stratified ``validation_size`` split of them) and scored on the held-out fold.
@@ -427,11 +588,13 @@ def cross_validate(
 
 
 def train_models(data: TrainingSet, params: ChurnParams | None = None) -> ChurnModels:
-    """Split, fit both models, cross-validate and score the holdout.
+    """Split, fit both models, choose the one to register, cross-validate, score the holdout.
 
     Splits (stratified, seeded): ``holdout_size`` of the labelled customers form the
     holdout; ``validation_size`` of the rest the validation split; the remaining rows
-    train both models. Cross-validation runs on training + validation rows. The decision
+    train both models. The model with the higher validation ROC-AUC is chosen
+    (:func:`choose_model`). Cross-validation runs on training + validation rows (a
+    stratified sample of ``cv_max_rows`` of them when there are more). The decision
     threshold of each model is ``params.decision_threshold``, or (when 0) the one that
     maximises F1 on the validation split.
     """
@@ -445,14 +608,17 @@ def train_models(data: TrainingSet, params: ChurnParams | None = None) -> ChurnM
     base = fit_baseline(X_fit, y_fit, columns, params)
     fitted = time.perf_counter()
     models = {"xgboost": xgb, "baseline": base}
-    valid = {k: predict_churn(m, X_val) for k, m in models.items()}
-    holdout = {k: predict_churn(m, X_hold) for k, m in models.items()}
+    size = params.batch_size
+    valid = {k: predict_churn(m, X_val, batch_size=size) for k, m in models.items()}
+    holdout = {k: predict_churn(m, X_hold, batch_size=size) for k, m in models.items()}
+    choice = choose_model(y_val, valid)
     if params.decision_threshold > 0:
         thresholds = dict.fromkeys(models, float(params.decision_threshold))
     else:
         thresholds = {k: choose_threshold(y_val, v) for k, v in valid.items()}
     scored = time.perf_counter()
-    cv = cross_validate(X_rest, y_rest, columns, params)
+    X_cv, y_cv = cv_sample(X_rest, y_rest, params)
+    cv = cross_validate(X_cv, y_cv, columns, params)
     best = int(getattr(xgb[-1], "best_iteration", params.n_estimators - 1))
     seconds = {
         "fit": round(fitted - started, 2),
@@ -460,11 +626,13 @@ def train_models(data: TrainingSet, params: ChurnParams | None = None) -> ChurnM
         "cross_validation": round(time.perf_counter() - scored, 2),
     }
     log.info(
-        "models: fitted on %s rows in %.1f s (XGBoost kept %s rounds); CV %.1f s",
+        "models: fitted on %s rows in %.1f s (XGBoost kept %s rounds); CV on %s rows %.1f s; %s",
         f"{len(X_fit):,}",
         seconds["fit"],
         best + 1,
+        f"{len(X_cv):,}",
         seconds["cross_validation"],
+        choice.sentence(),
     )
     return ChurnModels(
         xgboost=xgb,
@@ -477,7 +645,9 @@ def train_models(data: TrainingSet, params: ChurnParams | None = None) -> ChurnM
         holdout_scores=holdout,
         valid_scores=valid,
         thresholds=thresholds,
+        choice=choice,
         cv=cv,
+        cv_rows=int(len(X_cv)) if params.cv_folds >= 2 else 0,
         best_iteration=best,
         train_rows=int(len(X_fit)),
         seconds=seconds,
@@ -486,14 +656,21 @@ def train_models(data: TrainingSet, params: ChurnParams | None = None) -> ChurnM
 
 def original_columns(pipeline: Pipeline) -> tuple[list[str], np.ndarray]:
     """The model inputs and, for each encoded column the model sees, the index of the
-    input it came from (one-hot columns map to their categorical feature).
+    input it came from (one-hot columns map to their categorical feature, a missing-value
+    indicator to its numeric feature).
 
-    Only for the XGBoost pipeline (numbers passed through, one-hot categories).
+    Works for both pipelines of this module (XGBoost: numbers passed through; baseline:
+    numbers imputed with indicators).
     """
     frame: FramePrep = pipeline.named_steps["frame"]
     encode: ColumnTransformer = pipeline.named_steps["encode"]
     names = list(frame.numeric_) + list(frame.categorical_)
     owner = list(range(len(frame.numeric_)))
+    if frame.numeric_:
+        imputer = encode.named_transformers_["num"]
+        indicator = getattr(imputer, "indicator_", None)
+        if indicator is not None:
+            owner += [int(j) for j in indicator.features_]
     if frame.categorical_:
         onehot: OneHotEncoder = encode.named_transformers_["cat"]
         infrequent = getattr(onehot, "infrequent_categories_", [None] * len(frame.categorical_))
@@ -505,6 +682,6 @@ def original_columns(pipeline: Pipeline) -> tuple[list[str], np.ndarray]:
     if len(owner) != expected:
         raise RuntimeError(
             f"encoded columns ({expected}) do not map onto the inputs ({len(owner)}); "
-            "original_columns expects the XGBoost pipeline of workbench.churn"
+            "original_columns expects a churn pipeline of workbench.churn.model"
         )
     return names, np.asarray(owner, dtype=np.int64)

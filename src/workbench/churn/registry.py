@@ -7,18 +7,25 @@ Aliases
 
 The gate (:func:`promote_if_better`)
     The new version becomes champion when there is no champion, or when its ROC-AUC on
-    the holdout is at least the champion's ROC-AUC *on the same holdout* plus
-    ``min_auc_gain``. Both versions are loaded back from the registry and scored on that
-    holdout (:func:`score_version`; metrics logged to the active run as
-    ``gate_candidate_*`` / ``gate_champion_*``). The comparison is MLflow's own
-    :func:`mlflow.validate_evaluation_results` with a :class:`mlflow.models.MetricThreshold`
-    (``min_absolute_change = min_auc_gain``, or ``threshold = champion AUC`` when the gain
-    is 0, which MetricThreshold does not accept as a change). MLflow's evaluator
-    (:func:`mlflow.models.evaluate`, :func:`evaluate_version`) works too, with the same
-    AUC, but spends most of its time drawing five matplotlib plots per version that the
-    notebook already shows; pass ``evaluate=evaluate_version`` to use it. The decision,
-    both scores and the reason are returned as a :class:`PromotionDecision` and written
-    as version tags.
+    the holdout **beats** the champion's ROC-AUC *on the same holdout* by at least
+    ``min_auc_gain`` (default 0.002, :class:`~workbench.churn.params.ChurnParams`): a tie
+    or a smaller gain keeps the champion, and the new version keeps the ``challenger``
+    alias. So an identical rerun — the same data, the same seed, the same model — never
+    moves ``champion``. Both versions are loaded back from the registry and scored on
+    that holdout (:func:`score_version`); MLflow's evaluator (:func:`evaluate_version`)
+    gives the same ROC-AUC but spends most of its time drawing five matplotlib plots per
+    version that the notebook already shows, so it runs only when asked. The decision,
+    both scores and the reason are returned as a :class:`PromotionDecision` and written as
+    small version tags (``workbench.gate.*``).
+
+What a version carries
+    A description (:func:`version_description`: what was trained on which data as of
+    which date, by whom, its metrics and the gate's decision), the registered model a
+    description of what it predicts (:func:`model_description`), and a few short tags
+    (``workbench.as_of``, ``.model_type``, ``.holdout_roc_auc``, ``.data_digest``,
+    ``.input_tables``, ``.created_by``). Larger records — the digest of every input table,
+    the model inputs, the SHAP importance — are artefacts of the run that logged the
+    version (:data:`RECORD_ARTIFACT`, ``explanations/shap_importance.json``), not tags.
 
 :func:`promote` is the manual promotion (``workbench registry promote``) with the same
 who/why record; :func:`promote_if_better` and the notebook use it too.
@@ -27,7 +34,9 @@ who/why record; :func:`promote_if_better` and the notebook use it too.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import io
+import json
 import logging
 import os
 import warnings
@@ -47,7 +56,12 @@ from workbench.churn.params import CHALLENGER, CHAMPION, REGISTERED_MODEL
 
 __all__ = [
     "TRUSTED_TYPES",
+    "RECORD_ARTIFACT",
     "PromotionDecision",
+    "data_digest",
+    "model_description",
+    "version_description",
+    "describe_version",
     "model_signature",
     "model_input",
     "log_churn_model",
@@ -66,13 +80,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Non-scikit-learn types inside the logged pipeline that skops may load.
+#: Non-scikit-learn types inside the logged pipelines that skops may load (``numpy.dtype``:
+#: the baseline's imputer records the dtype it was fitted on).
 TRUSTED_TYPES = [
+    "numpy.dtype",
     "workbench.churn.model.FramePrep",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
 ]
 _TAG = "workbench"
+#: Run artefact with the record of a logged version: input digests, model inputs, type.
+RECORD_ARTIFACT = "registry/version.json"
+_REASON_CHARS = 300
 
 
 def mlflow_module() -> Any:
@@ -239,6 +258,93 @@ def load_model(
     return mlflow.sklearn.load_model(uri)
 
 
+# --------------------------------------------------------------------------- descriptions
+
+
+def data_digest(input_digests: dict[str, str]) -> str | None:
+    """A 12-character fingerprint of all training inputs (same files, same fingerprint).
+
+    Examples
+    --------
+    >>> data_digest({"orders": "sha256:ab"}) == data_digest({"orders": "sha256:ab"})
+    True
+    >>> data_digest({}) is None
+    True
+    """
+    if not input_digests:
+        return None
+    text = json.dumps(input_digests, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def model_description(*, horizon_days: int | None = None, lookback_days: int | None = None) -> str:
+    """What the registered churn model predicts, in two sentences.
+
+    Examples
+    --------
+    >>> model_description(horizon_days=90, lookback_days=365)[:60]
+    'Churn classifier: the probability that a customer with a com'
+    """
+    if horizon_days is None:
+        what = (
+            "Churn classifier: the probability that a customer churns, as labelled in the "
+            "customer-level table it was trained on."
+        )
+    else:
+        what = (
+            "Churn classifier: the probability that a customer with a completed order in the "
+            f"{lookback_days} days before the cut-off places no completed order in the "
+            f"{horizon_days} days after it, from the customer's features as of the cut-off."
+        )
+    return (
+        f"{what} Each version is an XGBoost or a logistic-regression pipeline (whichever "
+        "scored better on validation data); the 'champion' alias scores customers, the "
+        "'challenger' is the newest version that did not beat it."
+    )
+
+
+def version_description(
+    *,
+    model: str,
+    who: str,
+    source: str,
+    as_of: pd.Timestamp,
+    train_rows: int,
+    choice: str,
+    holdout: dict[str, float],
+    decision: PromotionDecision,
+) -> str:
+    """A version's description: what was trained on which data and when, by whom, its
+    holdout metrics and why it was promoted or not."""
+    metrics = ", ".join(
+        f"{label} {holdout[key]:.3f}"
+        for key, label in (
+            ("roc_auc", "ROC-AUC"),
+            ("pr_auc", "PR-AUC"),
+            ("top_decile_lift", "top-decile lift"),
+        )
+        if key in holdout
+    )
+    return (
+        f"{model[:1].upper()}{model[1:]} pipeline trained by {who} on {source} as of "
+        f"{as_of.date()} ({train_rows:,} customers). {choice}. Holdout: {metrics}. "
+        f"{decision.sentence()}"
+    )[:4000]
+
+
+def describe_version(
+    client: Any, name: str, number: str | int, *, version: str = "", model: str = ""
+) -> None:
+    """Set the description of version ``number`` (``version``) and, when given, of the
+    registered model (``model``)."""
+    if version:
+        client.update_model_version(name, str(number), description=version)
+    if model:
+        current = client.get_registered_model(name).description or ""
+        if current != model:
+            client.update_registered_model(name, description=model)
+
+
 # --------------------------------------------------------------------------- aliases
 
 
@@ -311,6 +417,34 @@ class PromotionDecision:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def champion_after(self) -> str:
+        """The version holding ``champion`` after the gate."""
+        return (
+            self.version
+            if self.promoted or self.champion_version is None
+            else str(self.champion_version)
+        )
+
+    @property
+    def champion_changed(self) -> bool:
+        """True when the gate moved ``champion`` (a first champion counts as a change)."""
+        return self.promoted
+
+    def sentence(self) -> str:
+        """The decision in plain words (no markup)."""
+        if self.promoted and self.champion_version is None:
+            return f"Version {self.version} is the first champion of {self.name}."
+        if self.promoted:
+            return (
+                f"Version {self.version} replaced version {self.champion_version} as champion: "
+                f"{self.reason}."
+            )
+        return (
+            f"Version {self.version} stays challenger; version {self.champion_version} "
+            f"remains champion: {self.reason}."
+        )
+
     def table(self) -> pd.DataFrame:
         """Candidate and champion side by side (version, holdout ROC-AUC, alias after)."""
         rows = [
@@ -333,74 +467,64 @@ class PromotionDecision:
         return pd.DataFrame(rows)
 
 
-def _result(metrics: dict[str, float]) -> Any:
-    from mlflow.models.evaluation import EvaluationResult
-
-    return EvaluationResult(metrics=metrics, artifacts={})
-
-
 def gate_decision(
     candidate: dict[str, float],
     champion: dict[str, float] | None,
     *,
-    min_auc_gain: float = 0.0,
+    min_auc_gain: float = 0.002,
     metric: str = "roc_auc",
 ) -> tuple[bool, str]:
-    """Whether a candidate's metrics beat the champion's by ``min_auc_gain`` (≥), and why.
+    """Whether a candidate beats the champion on ``metric`` by at least ``min_auc_gain``,
+    and why.
 
-    Uses :func:`mlflow.validate_evaluation_results` with a
-    :class:`~mlflow.models.MetricThreshold` on ``metric``.
+    The candidate wins when there is no champion, or when its value exceeds the
+    champion's (strictly) and the gain is at least ``min_auc_gain``; a tie keeps the
+    champion whatever the gain asked. Gains are compared after rounding to 10 decimals,
+    so float noise in a subtraction cannot decide.
 
     Examples
     --------
     >>> gate_decision({"roc_auc": 0.81}, {"roc_auc": 0.80}, min_auc_gain=0.005)[0]
     True
-    >>> gate_decision({"roc_auc": 0.80}, {"roc_auc": 0.80}, min_auc_gain=0.01)[0]
+    >>> gate_decision({"roc_auc": 0.8913}, {"roc_auc": 0.8913}, min_auc_gain=0.0)[0]
     False
+    >>> gate_decision({"roc_auc": 0.802}, {"roc_auc": 0.80}, min_auc_gain=0.002)[0]
+    True
     >>> gate_decision({"roc_auc": 0.7}, None)
     (True, 'no champion yet')
     """
-    mlflow = mlflow_module()
-    from mlflow.models import MetricThreshold
-    from mlflow.models.evaluation.validation import ModelValidationFailedException
-
-    if min_auc_gain < 0:
-        raise ValueError(f"min_auc_gain must be >= 0, got {min_auc_gain!r}")
+    if not 0 <= min_auc_gain < 1:
+        raise ValueError(f"min_auc_gain must be in [0, 1), got {min_auc_gain!r}")
     if champion is None:
         return True, "no champion yet"
     new, old = float(candidate[metric]), float(champion[metric])
-    if min_auc_gain > 0:
-        threshold = MetricThreshold(min_absolute_change=float(min_auc_gain), greater_is_better=True)
-    else:  # MetricThreshold accepts only a positive change; a gain of 0 is a plain threshold
-        threshold = MetricThreshold(threshold=old, greater_is_better=True)
-    try:
-        with _quiet_mlflow():
-            mlflow.validate_evaluation_results(
-                {metric: threshold}, _result({metric: new}), _result({metric: old})
-            )
-    except ModelValidationFailedException:
-        return False, (
-            f"{metric} {new:.4f} is below the champion's {old:.4f} + min_auc_gain "
-            f"{min_auc_gain:g} on the same holdout"
+    gain = round(new - old, 10)
+    if gain > 0 and gain >= round(min_auc_gain, 10):
+        return True, (
+            f"{metric} {new:.4f} beats the champion ({old:.4f}) by {gain:.4f}, at least "
+            f"min_auc_gain {min_auc_gain:g}, on the same holdout"
         )
-    return True, (
-        f"{metric} {new:.4f} ≥ the champion's {old:.4f} + min_auc_gain "
-        f"{min_auc_gain:g} on the same holdout"
-    )
+    if gain == 0:
+        why = f"ties with the champion ({old:.4f})"
+    elif gain > 0:
+        why = (
+            f"beats the champion ({old:.4f}) by only {gain:.4f}, less than min_auc_gain "
+            f"{min_auc_gain:g},"
+        )
+    else:
+        why = f"is {-gain:.4f} below the champion ({old:.4f})"
+    return False, f"{metric} {new:.4f} {why} on the same holdout"
 
 
 def score_version(
     name: str, version: str | int, X: pd.DataFrame, y: pd.Series, *, prefix: str = ""
 ) -> dict[str, float]:
     """Load ``models:/name/version`` from the registry, score ``X`` and return the holdout
-    metrics of :func:`workbench.churn.evaluate.classification_metrics` (logged to the
-    active run with ``prefix`` when there is one). The default evaluation of the gate."""
-    mlflow = mlflow_module()
+    metrics of :func:`workbench.churn.evaluate.classification_metrics`. The default
+    evaluation of the gate. Nothing is logged (the stage's summary carries the numbers
+    once); ``prefix`` is accepted for the same call as :func:`evaluate_version`."""
     model = load_model(name, alias=None, version=version)
-    metrics = classification_metrics(y, model.predict_proba(X)[:, 1])
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({f"{prefix}{k}": float(v) for k, v in metrics.items() if np.isfinite(v)})
-    return metrics
+    return classification_metrics(y, model.predict_proba(X)[:, 1])
 
 
 def evaluate_version(
@@ -439,7 +563,7 @@ def promote_if_better(
     X_holdout: pd.DataFrame,
     y_holdout: pd.Series,
     *,
-    min_auc_gain: float = 0.0,
+    min_auc_gain: float = 0.002,
     who: str | None = None,
     evaluate: Callable[..., dict[str, float]] = score_version,
 ) -> PromotionDecision:
@@ -456,7 +580,8 @@ def promote_if_better(
         The holdout both versions are scored on (raw feature frame, labels); the id
         column may stay (the models ignore it).
     min_auc_gain : float
-        Required improvement of ROC-AUC over the champion (≥).
+        Required improvement of ROC-AUC over the champion (:func:`gate_decision`: a tie
+        never promotes).
     who : str, optional
         Recorded as the actor (default :func:`current_user`).
     evaluate : callable
@@ -505,8 +630,9 @@ def promote_if_better(
         who=who,
     )
     for key, value in decision.as_dict().items():
-        if key not in ("name", "version") and value is not None:
-            client.set_model_version_tag(name, version, f"{_TAG}.gate.{key}", str(value)[:5000])
+        if key not in ("name", "version", "alias") and value is not None:
+            text = f"{value:.6f}" if isinstance(value, float) else str(value)
+            client.set_model_version_tag(name, version, f"{_TAG}.gate.{key}", text[:_REASON_CHARS])
     log.info(
         "%s version %s: %s (%s)",
         name,

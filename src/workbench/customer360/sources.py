@@ -3,11 +3,13 @@
 :func:`open_customer360` reads ``customer_features`` (stage 02) through the catalog and
 takes its stamp as what every other piece must fit: ``segments`` (stage 03) and
 ``churn_scores`` (stage 04) of another source or ``as_of`` are left out with a note
-naming the stage to run. The champion churn model comes from the MLflow registry
-(``models:/churn-classifier@champion``); the customer's orders and events come from the
-source the feature table was built from (else the audit's clean tables, else the raw
-ones). Everything but the feature table is optional: a missing piece is named in
-:attr:`~workbench.customer360.view.Customer360.notes`.
+naming the stage to run. The champion churn model comes from the MLflow registry of the
+feature table's project (``models:/<project>.churn-classifier@champion``: the project is
+the settings' one, else derived from the source the feature table was built from, so a
+second data source never shows the first one's champion); the customer's orders and
+events come from the source the feature table was built from (else the audit's clean
+tables, else the raw ones). Everything but the feature table is optional: a missing piece
+is named in :attr:`~workbench.customer360.view.Customer360.notes`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from workbench.features import FEATURE_TABLES, data_dictionary
 from workbench.loading import find_table_files
 from workbench.registry import registry_client
 from workbench.settings import Settings, get_settings
-from workbench.tracking import experiment_name
+from workbench.tracking import model_name as project_model_name
 
 __all__ = ["open_customer360"]
 
@@ -68,18 +70,15 @@ def _events_source(settings: Settings, features_stamp: catalog.Stamp, data_dir: 
     return None
 
 
-def _threshold(client: Any) -> float | None:
-    """``target_threshold`` of the latest churn stage run (the rule of its audience)."""
-    try:
-        experiment = client.get_experiment_by_name(experiment_name("churn"))
-        if experiment is None:
-            return None
-        runs = client.search_runs(
-            [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
-        )
-        return float(runs[0].data.params["target_threshold"]) if runs else None
-    except (KeyError, ValueError, IndexError):
+def _threshold(score_stamp: catalog.Stamp | None) -> float | None:
+    """``target_threshold`` the churn stage used for the scores' audience (their stamp)."""
+    if score_stamp is None:
         return None
+    try:
+        value = float(score_stamp.extra["target_threshold"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if 0 < value < 1 else None
 
 
 def _point_mlflow(uri: str) -> Any:
@@ -112,10 +111,12 @@ def open_customer360(
         Folder or DuckDB file of the canonical tables for orders and events (default: the
         source the feature table was built from, else the clean, else the raw tables).
     model_name : str
-        Registered churn model whose champion explains the probabilities.
+        Registered churn model whose champion explains the probabilities, without the
+        project (``churn-classifier``): the project's name is put in front of it
+        (``tracking.model_name``).
     target_threshold : float
-        Minimum churn probability of the win-back audience; 0 means the latest churn
-        run's ``target_threshold`` (0.7 when there is none).
+        Minimum churn probability of the win-back audience; 0 means the churn stage's
+        ``target_threshold`` for these scores (0.7 when there is none).
     settings : Settings, optional
         Overrides ``data_root`` and ``tracking_uri``.
 
@@ -142,13 +143,14 @@ def open_customer360(
     scores, score_stamp = _processed(settings, "churn_scores", expect, notes)
     client = _point_mlflow(settings.tracking_uri)
     model, version = None, None
-    holder = churn_registry.alias_version(client, model_name, CHAMPION)
+    registered = project_model_name(settings.for_source(stamp.source.source), model_name)
+    holder = churn_registry.alias_version(client, registered, CHAMPION)
     if holder is None:
-        notes.append(f"no champion of {model_name!r} in the registry: no SHAP waterfall")
+        notes.append(f"no champion of {registered!r} in the registry: no SHAP waterfall")
     else:
-        model = churn_registry.load_model(model_name, alias=CHAMPION)
+        model = churn_registry.load_model(registered, alias=CHAMPION)
         version = str(holder.version)
-    threshold = target_threshold or _threshold(client) or 0.7
+    threshold = target_threshold or _threshold(score_stamp) or 0.7
     source = _events_source(settings, stamp, data_dir)
     inputs = None
     if source is None:

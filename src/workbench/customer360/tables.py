@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.churn.explain import native_contributions
+from workbench.churn.explain import model_contributions
 from workbench.churn.figures import waterfall_figure
 from workbench.churn.scoring import winback_audience
 
@@ -323,8 +323,9 @@ def audience_table(
 def customer_waterfall(
     model: Any, row: pd.DataFrame, customer_id: str, *, top: int = 10
 ) -> tuple[go.Figure, float]:
-    """SHAP waterfall (Plotly) of one customer's churn probability under ``model`` (the
-    churn pipeline), from XGBoost's native contributions; returns (figure, probability)."""
-    contributions = native_contributions(model, row, id_column="customer_id")
+    """SHAP waterfall (Plotly) of one customer's churn probability under ``model`` (either
+    churn pipeline: XGBoost's native contributions, or the logistic baseline's exact linear
+    ones); returns (figure, probability)."""
+    contributions = model_contributions(model, row, id_column="customer_id")
     figure = waterfall_figure(contributions, str(customer_id), top=top)
     return figure, float(contributions.probability().iloc[0])
