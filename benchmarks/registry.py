@@ -100,12 +100,25 @@ CASES: tuple[Case, ...] = (
         "SHAP: the package's own Tree SHAP",
         needs=(_CHURN_MODEL,),
     ),
-    Case("ab_test", _C + "ab_test:analyse", "A/B: checks, PyMC conversion + revenue, decision"),
-    Case("ab_conversion_pymc", _C + "ab_test:conversion_pymc", "A/B conversion posterior, PyMC"),
+    Case(
+        "ab_test",
+        _C + "ab_test:analyse",
+        "A/B: checks, exact conversion, revenue model (PyMC), decision",
+    ),
+    Case(
+        "ab_segments",
+        _C + "ab_test:segments",
+        "A/B: segments as of the first assignment, hierarchical model (PyMC)",
+    ),
+    Case(
+        "ab_conversion_pymc",
+        _C + "ab_test:conversion_pymc",
+        "A/B conversion posterior, PyMC (reference)",
+    ),
     Case(
         "ab_conversion_closed_form",
         _C + "ab_test:conversion_closed_form",
-        "A/B conversion posterior, closed form",
+        "A/B conversion posterior, closed form + draws",
     ),
     Case(
         "recommend_matrix",

@@ -381,8 +381,15 @@ def _note(case: Case, outcome: dict, note: str) -> str:
         )
     if case.name == "ab_test" and extra:
         parts.append(
-            f"model {extra.get('model_s', 0):.0f} s (4 chains x 2,000 steps), "
+            f"outcomes {extra.get('load_s', 0):.0f} s, models {extra.get('model_s', 0):.0f} s "
+            f"(exact conversion; order values: 4 chains x 2,000 steps), "
             f"{extra.get('converters', 0):,} converters"
+        )
+    if case.name == "ab_segments" and extra:
+        parts.append(
+            f"labels {extra.get('labels_s', 0):.0f} s, model {extra.get('model_s', 0):.0f} s "
+            f"({extra.get('segments')} segments, {extra.get('sampler')}), "
+            f"{extra.get('divergences')} divergences"
         )
     if outcome.get("error"):
         parts.append(str(outcome["error"]).splitlines()[0][:200])

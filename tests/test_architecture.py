@@ -67,13 +67,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 #: The lower stage packages each stage package may import (its code, not its outputs:
 #: outputs are read through the catalog). The imports that hold today: churn builds its
-#: model inputs with the feature code; segmentation clusters the features. The branches
+#: model inputs with the feature code; segmentation clusters the features; experiments builds
+#: segments as of the first assignment with the feature code (issue 16). The branches
 #: of the next stages bring: uplift reuses churn's model columns and the experiment
 #: inputs; monitoring re-scores churn on the features. Every dependency points to an
 #: earlier stage in :data:`STAGE_ORDER` (checked below).
 STAGE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "segmentation": frozenset({"features"}),
     "churn": frozenset({"features"}),
+    "experiments": frozenset({"features"}),
     "uplift": frozenset({"churn", "experiments"}),
     "monitoring": frozenset({"features", "churn"}),
 }

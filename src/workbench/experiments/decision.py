@@ -63,6 +63,7 @@ def metric_table(
     counts: pd.DataFrame | None = None,
     hdi_prob: float = 0.95,
     rope: float = 0.01,
+    exact: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Decision quantities of one metric for every variant (control first).
 
@@ -79,6 +80,11 @@ def metric_table(
         Half-width of the region of practical equivalence on the relative lift (0.01:
         within ±1 % of control counts as "no practical difference"); also the
         non-inferiority margin.
+    exact : pandas.DataFrame, optional
+        The metric's posterior in closed form, ``variant, mean, hdi_low, hdi_high`` (e.g.
+        :func:`~workbench.experiments.beta_posterior` at the same ``hdi_prob``): each
+        variant's mean and HDI are taken from it instead of estimated from the draws; the
+        comparisons still come from the draws (which must be draws from that posterior).
 
     Returns
     -------
@@ -122,6 +128,13 @@ def metric_table(
         row["expected_loss"] = float((best - x).mean())
         rows.append(row)
     table = pd.DataFrame(rows).set_index("variant")
+    if exact is not None:
+        known = exact.assign(variant=exact["variant"].astype("str")).set_index("variant")
+        absent = [v for v in table.index if v not in known.index]
+        if absent:
+            raise KeyError(f"exact posterior lacks variant(s) {absent}; it has {list(known.index)}")
+        for column in ("mean", "hdi_low", "hdi_high"):
+            table[column] = known.loc[table.index, column].astype("float64").to_numpy()
     table = table[
         [
             "mean",

@@ -1,4 +1,10 @@
-"""Plotly figures of an A/B analysis; each returns a ``plotly.graph_objects.Figure``."""
+"""Plotly figures of an A/B analysis; each returns a ``plotly.graph_objects.Figure``.
+
+Variant and segment names are data: Plotly reads a small set of HTML tags in trace names
+and axis labels, so every name is HTML-escaped (shown as written) and long ones are
+shortened (:func:`labels`). Embedding a figure's JSON safely in a page is the report
+exporter's job (:func:`workbench.display.script_json`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ import plotly.colors
 import plotly.graph_objects as go
 from scipy import stats
 
+from workbench import display
 from workbench.experiments.decision import hdi
 
 __all__ = [
+    "labels",
     "posterior_figure",
     "lift_figure",
     "forest_figure",
@@ -27,6 +35,29 @@ def _color(i: int) -> str:
     return _COLORS[i % len(_COLORS)]
 
 
+def labels(names: list, limit: int = 60) -> dict:
+    """Each name as a figure label: at most ``limit`` characters (then "…"), HTML-escaped,
+    and distinct (a shortened name that meets another gets " (2)", " (3)" …).
+
+    Examples
+    --------
+    >>> list(labels(["<b>a</b>", "x" * 80, "x" * 81], limit=10).values())
+    ['&lt;b&gt;a&lt;/b&gt;', 'xxxxxxxxx…', 'xxxxxxxxx… (2)']
+    """
+    out: dict = {}
+    used: set[str] = set()
+    for name in names:
+        text = str(name)
+        short = text if len(text) <= limit else text[: limit - 1] + "…"
+        label, n = short, 1
+        while label in used:
+            n += 1
+            label = f"{short} ({n})"
+        used.add(label)
+        out[name] = display.html_text(label)
+    return out
+
+
 def posterior_figure(
     draws: pd.DataFrame,
     *,
@@ -37,6 +68,7 @@ def posterior_figure(
 ) -> go.Figure:
     """Posterior density of a metric per variant, with each variant's HDI as a bar below."""
     fig = go.Figure()
+    names = labels(list(draws.columns))
     for i, variant in enumerate(draws.columns):
         x = draws[variant].to_numpy(dtype="float64")
         grid, density = _density(x)
@@ -45,7 +77,7 @@ def posterior_figure(
                 x=grid,
                 y=density,
                 mode="lines",
-                name=str(variant),
+                name=names[variant],
                 line={"color": _color(i)},
                 fill="tozeroy",
                 opacity=0.5,
@@ -58,7 +90,7 @@ def posterior_figure(
                 y=[-0.03 * (i + 1) * density.max()] * 2,
                 mode="lines+markers",
                 line={"color": _color(i), "width": 4},
-                name=f"{variant} {hdi_prob:.0%} HDI",
+                name=f"{names[variant]} {hdi_prob:.0%} HDI",
                 showlegend=False,
             )
         )
@@ -91,13 +123,14 @@ def lift_figure(
     """Distribution of each variant's relative lift over control, the ROPE shaded grey."""
     fig = go.Figure()
     base = draws[control].to_numpy(dtype="float64")
+    names = labels(list(draws.columns))
     for i, variant in enumerate(c for c in draws.columns if c != control):
         lift = draws[variant].to_numpy(dtype="float64") / base - 1
         low, high = hdi(lift, hdi_prob)
         fig.add_trace(
             go.Histogram(
                 x=lift,
-                name=f"{variant} (HDI {low:+.1%} to {high:+.1%})",
+                name=f"{names[variant]} (HDI {low:+.1%} to {high:+.1%})",
                 histnorm="probability density",
                 opacity=0.6,
                 nbinsx=60,
@@ -150,11 +183,13 @@ def forest_figure(
     sizes = effects.groupby("segment", sort=False).agg(
         users=("users", "sum"), control_users=("control_users", "first")
     )
-    labels = {s: f"{s} (n={int(r.users + r.control_users):,})" for s, r in sizes.iterrows()}
+    short = labels(list(sizes.index))
+    rows_of = {s: f"{short[s]} (n={int(r.users + r.control_users):,})" for s, r in sizes.iterrows()}
+    names = labels(variants)
     order = list(dict.fromkeys(effects["segment"]))[::-1]
     for i, variant in enumerate(variants):
         rows = effects[effects["variant"] == variant].set_index("segment").loc[order]
-        y = [labels[s] for s in order]
+        y = [rows_of[s] for s in order]
         x, low, high = rows[f"{value}_mean"], rows[f"{value}_hdi_low"], rows[f"{value}_hdi_high"]
         if overall is not None and variant in overall.index:
             y.append("all users")
@@ -166,7 +201,7 @@ def forest_figure(
                 x=x.to_numpy(),
                 y=y,
                 mode="markers",
-                name=str(variant),
+                name=names[variant],
                 marker={"color": _color(i + 1), "size": 9},
                 error_x={
                     "type": "data",
@@ -200,6 +235,7 @@ def cumulative_conversion_figure(
         users=("converted", "size"), conversions=("converted", "sum")
     )
     fig = go.Figure()
+    names = labels(list(daily.index.get_level_values("variant").unique()))
     for i, (variant, rows) in enumerate(daily.groupby(level="variant", observed=True)):
         rows = rows.droplevel("variant").sort_index().cumsum()
         fig.add_trace(
@@ -207,7 +243,7 @@ def cumulative_conversion_figure(
                 x=rows.index,
                 y=rows["conversions"] / rows["users"],
                 mode="lines+markers",
-                name=str(variant),
+                name=names[variant],
                 line={"color": _color(i)},
                 customdata=rows["users"],
                 hovertemplate="%{x|%Y-%m-%d}: %{y:.2%} of %{customdata:,} users",
@@ -230,12 +266,13 @@ def cuped_figure(
     """Difference to control with its confidence interval, unadjusted and CUPED-adjusted."""
     fig = go.Figure()
     rows = table.dropna(subset=["diff"]).reset_index()
+    names = labels(list(dict.fromkeys(rows["variant"])))
     for i, estimate in enumerate(("unadjusted", "cuped")):
         part = rows[rows["estimate"] == estimate]
         fig.add_trace(
             go.Scatter(
                 x=part["diff"],
-                y=part["variant"].astype("str"),
+                y=part["variant"].map(names),
                 mode="markers",
                 name=estimate,
                 marker={"size": 10, "color": _color(i + 3)},

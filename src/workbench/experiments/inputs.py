@@ -2,7 +2,9 @@
 
 :func:`load_experiment` reads the aggregated export at ``summary_path`` when one is given
 (:mod:`~workbench.experiments.export`), else per-user outcomes from the canonical
-``experiment_assignments`` and ``orders`` tables (:mod:`~workbench.experiments.tables`).
+``experiment_assignments`` and ``orders`` tables (:mod:`~workbench.experiments.tables`):
+frames already in memory, or a source the engine reads (a folder of canonical Parquet is
+never loaded whole).
 Both lead to the same :class:`~workbench.experiments.data.ExperimentData`; segment labels
 are joined afterwards (:mod:`~workbench.experiments.segments`).
 """
@@ -14,15 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from workbench.canonical import CanonicalTables
 from workbench.experiments.data import ExperimentData, ExperimentInputError
 from workbench.experiments.export import experiment_from_summary
-from workbench.experiments.tables import experiment_from_tables
+from workbench.experiments.tables import experiment_from_source, experiment_from_tables
 
 __all__ = ["load_experiment"]
 
 
 def load_experiment(
-    tables: Mapping[str, pd.DataFrame] | None,
+    tables: Mapping[str, pd.DataFrame] | str | Path | CanonicalTables | None,
     *,
     as_of: pd.Timestamp,
     summary_path: str | Path = "",
@@ -35,7 +38,10 @@ def load_experiment(
 
     ``tables`` is anything indexable by table name with ``in`` (a dict or
     :class:`~workbench.loading.LoadedData`) holding ``experiment_assignments`` and
-    ``orders``; it may be ``None`` when ``summary_path`` is given.
+    ``orders``, or a folder of canonical Parquet or
+    :class:`~workbench.canonical.CanonicalTables` (read by the engine:
+    :func:`~workbench.experiments.experiment_from_source`); it may be ``None`` when
+    ``summary_path`` is given.
 
     Raises
     ------
@@ -51,6 +57,15 @@ def load_experiment(
             )
         return experiment_from_summary(
             Path(summary_path).expanduser(), control=control, experiment_id=experiment_id
+        )
+    if isinstance(tables, str | Path | CanonicalTables):
+        return experiment_from_source(
+            tables,
+            as_of=as_of,
+            experiment_id=experiment_id,
+            control=control,
+            window_days=window_days,
+            pre_period_days=pre_period_days,
         )
     if tables is None or "experiment_assignments" not in tables or "orders" not in tables:
         present = ", ".join(sorted(getattr(tables, "tables", tables) or []))

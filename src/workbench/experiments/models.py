@@ -1,30 +1,41 @@
-"""The Bayesian models of an A/B test, in PyMC.
+"""The Bayesian models of an A/B test: the exact conversion posterior, and PyMC where
+no closed form exists.
 
 * **Conversion** (every variant ``v``): ``p_v ~ Beta(a, b)``, ``conversions_v ~
-  Binomial(users_v, p_v)``. Its exact posterior is ``Beta(a + conversions, b + users -
-  conversions)`` (:func:`beta_posterior`), which the tests hold the sampler to.
+  Binomial(users_v, p_v)``. Its posterior is exactly ``Beta(a + conversions, b + users -
+  conversions)`` (:func:`beta_posterior`); :func:`fit_variants` draws from it directly
+  (:func:`conversion_draws`) for the comparisons (probability to beat control, to be
+  best, expected loss), so no sampler stands between the data and the answer.
 * **Revenue per user** (when per-user revenue exists) is a hurdle model: a user converts
   with ``p_v`` and a converter's revenue is Gamma (default) or log-normal with a mean
   ``m_v`` per variant, so revenue per user is ``p_v * m_v``. The order-value prior is
-  centred on the pooled order value of all arms (it favours no variant).
+  centred on the pooled order value of all arms (it favours no variant). The posterior
+  factorises — conversions inform ``p_v`` only, order values ``m_v`` and the shape only —
+  so ``p_v`` comes from its exact posterior and only the order-value part is sampled with
+  NUTS, on its sufficient statistics per variant (:func:`order_value_stats`: converters,
+  sum and sum of logs of their revenue, and the spread of the logs), whatever the number
+  of converters.
 * **Segments**: conversion per segment ``s`` and variant with partial pooling of the
   effects on the log-odds scale: ``logit p_sc = a_s`` for control and ``a_s + b_sv`` for
   each other variant. Per-segment effects ``b_sv ~ Normal(mu_v, tau_v)`` shrink towards
   the variant's overall effect ``mu_v`` (non-centred, as they are weakly informed, with a
-  zero-avoiding Gamma prior on ``tau_v``: both keep NUTS free of divergences). Segment baselines ``a_s ~ Normal(logit(pooled
-  rate), sd)`` are independent: they are not what we estimate, they differ a lot between
-  segments, and pooling them adds a funnel that makes NUTS diverge on small segments.
+  zero-avoiding Gamma prior on ``tau_v``). Each segment's level — the average log-odds of
+  its arms, ``l_s = a_s + Σ_v b_sv / V`` — is ``Normal(logit(pooled rate), sd)``,
+  independent between segments: levels are not what we estimate, they differ a lot
+  between segments, and pooling them adds a funnel. Putting the prior on the level rather
+  than on control's log-odds ``a_s`` decorrelates it from the effects (the data fix the
+  level whatever the effect), so NUTS takes larger steps and does not diverge on the demo
+  data at the default settings. The likelihood is binomial on each segment × variant cell
+  (its sufficient statistics).
 
-Every model is sampled with PyMC's NUTS (:class:`Sampling` holds draws, tune, chains,
-cores and the seed) and checked with :func:`sampling_diagnostics` (r-hat, effective
-sample size, divergences), which logs a warning when they are poor.
+The sampled models run through :func:`~workbench.experiments.sampler.sample` (PyMC's NUTS,
+or nutpie when installed; their output is logged, never shown) and are checked with
+:func:`~workbench.experiments.sampler.sampling_diagnostics`.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,26 +44,25 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from workbench.experiments.data import ExperimentData, ExperimentInputError
+from workbench.experiments.sampler import Sampling, sample, sampling_diagnostics
 
 __all__ = [
     "Priors",
-    "Sampling",
     "VariantPosterior",
     "SegmentPosterior",
     "beta_posterior",
     "beta_hdi",
+    "conversion_draws",
+    "exact_diagnostics",
+    "order_value_model",
+    "order_value_stats",
     "fit_variants",
     "fit_segments",
-    "sampling_diagnostics",
-    "MAX_R_HAT",
-    "MIN_ESS_PER_CHAIN",
     "VALUE_LIKELIHOODS",
 ]
 
 log = logging.getLogger(__name__)
 
-MAX_R_HAT = 1.01  # Vehtari et al. (2021): rank-normalised split r-hat below 1.01
-MIN_ESS_PER_CHAIN = 100  # bulk and tail ESS of at least 100 per chain
 #: Distributions of a converter's revenue the revenue model offers.
 VALUE_LIKELIHOODS = ("gamma", "lognormal")
 
@@ -75,8 +85,9 @@ class Priors:
     value_shape_sd : float, default 1.0
         Gamma: ``log(shape) ~ Normal(0, sd)``; log-normal: ``sigma ~ HalfNormal(sd)``.
     segment_baseline_sd : float, default 1.5
-        Log-odds scale: each segment's control rate ``a_s ~ Normal(logit(pooled rate), sd)``
-        (±2 sd spans about 0.5 % to 70 % around a pooled 10 %).
+        Log-odds scale: each segment's level — the average log-odds of its arms — is
+        ``Normal(logit(pooled rate), sd)`` (±2 sd spans about 0.5 % to 70 % around a pooled
+        10 %).
     effect_sd : float, default 0.5
         ``mu_v ~ Normal(0, sd)``: each variant's overall effect in log-odds (0.5 is about
         a ±65 % relative change at low rates, two standard deviations ≈ ×0.37–×2.7).
@@ -125,9 +136,9 @@ class Priors:
             ("revenue", "shape", shape, "spread of order values"),
             (
                 "segments",
-                "a_s",
+                "l_s",
                 f"Normal(logit pooled rate, {self.segment_baseline_sd:g})",
-                "control rate of each segment (log-odds), not pooled",
+                "each segment's average rate over its arms (log-odds), not pooled",
             ),
             ("segments", "mu_v", f"Normal(0, {self.effect_sd:g})", "overall effect (log-odds)"),
             (
@@ -140,68 +151,39 @@ class Priors:
         return pd.DataFrame(rows, columns=["model", "parameter", "prior", "meaning"])
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """NUTS settings shared by the models.
-
-    ``cores`` above ``chains`` is pointless and is capped; keep it at 1–2 on shared machines.
-    """
-
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    cores: int = 1
-    random_seed: int = 7
-    target_accept: float = 0.95
-
-    def __post_init__(self) -> None:
-        for name in ("draws", "tune", "chains", "cores"):
-            value = getattr(self, name)
-            minimum = 0 if name == "tune" else 1
-            if not isinstance(value, int | np.integer) or value < minimum:
-                raise ValueError(
-                    f"sampling {name}: expected an integer >= {minimum}, got {value!r}"
-                )
-        if not 0.5 <= self.target_accept < 1:
-            raise ValueError(f"target_accept: expected 0.5 to 1, got {self.target_accept!r}")
-
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``pymc.sample``."""
-        return {
-            "draws": int(self.draws),
-            "tune": int(self.tune),
-            "chains": int(self.chains),
-            "cores": int(min(self.cores, self.chains)),
-            "random_seed": int(self.random_seed),
-            "target_accept": float(self.target_accept),
-            "progressbar": False,
-            "compute_convergence_checks": False,  # sampling_diagnostics reports them
-        }
-
-
 @dataclass
 class VariantPosterior:
     """Posterior of the per-variant model.
 
     Attributes
     ----------
-    idata : arviz.InferenceData
     conversion : pandas.DataFrame
-        Posterior draws (rows) of each variant's conversion rate (columns).
+        Draws (rows) of each variant's conversion rate (columns) from its exact Beta
+        posterior.
     order_value, revenue_per_user : pandas.DataFrame or None
         Draws of the mean revenue of a converter and of revenue per user (``None``
-        without per-user revenue).
+        without per-user revenue); revenue per user is conversion × order value, draw by
+        draw (the two parts of the posterior are independent).
     diagnostics : dict
-        See :func:`sampling_diagnostics`.
+        Of the sampled order-value model (:func:`~workbench.experiments.sampling_diagnostics`),
+        or :func:`exact_diagnostics` when nothing was sampled.
     notes : list of str
+    idata : arviz.InferenceData or None
+        The order-value model's draws and sampler statistics (``None`` when nothing was
+        sampled).
     """
 
-    idata: Any
     conversion: pd.DataFrame
     order_value: pd.DataFrame | None
     revenue_per_user: pd.DataFrame | None
     diagnostics: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    idata: Any = None
+
+    def diagnostics_ok(self, metric: str = "conversion") -> bool:
+        """Whether the draws of ``metric`` can be trusted: always for conversion (exact),
+        for revenue per user when the order-value model's diagnostics are fine."""
+        return metric == "conversion" or bool(self.diagnostics["ok"])
 
 
 @dataclass
@@ -291,13 +273,61 @@ def beta_posterior(
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- variant model
+def conversion_draws(
+    counts: pd.DataFrame,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    draws: int = 4000,
+    random_seed: int = 7,
+) -> pd.DataFrame:
+    """Draws from each variant's exact conversion posterior ``Beta(alpha + conversions,
+    beta + users - conversions)``: ``draws`` rows, one column per variant (in ``counts``
+    order).
+
+    Examples
+    --------
+    >>> counts = pd.DataFrame({"variant": ["a", "b"], "users": [1000, 1000],
+    ...                        "conversions": [50, 70]})
+    >>> d = conversion_draws(counts, draws=20000, random_seed=1)
+    >>> d.shape, round(float(d["a"].mean()), 3), round(float((d["b"] > d["a"]).mean()), 2)
+    ((20000, 2), 0.051, 0.97)
+    """
+    if not isinstance(draws, int | np.integer) or draws < 1:
+        raise ValueError(f"conversion_draws: draws must be a positive int, got {draws!r}")
+    a = alpha + counts["conversions"].to_numpy(dtype="float64")
+    b = beta + (counts["users"] - counts["conversions"]).to_numpy(dtype="float64")
+    # a stream of its own: not the one PyMC derives its chain seeds from for the same seed
+    rng = np.random.default_rng(np.random.SeedSequence(int(random_seed)).spawn(1)[0])
+    values = rng.beta(a, b, size=(int(draws), len(a)))
+    return pd.DataFrame(values, columns=counts["variant"].astype("str").tolist())
+
+
+def exact_diagnostics(note: str) -> dict[str, Any]:
+    """The diagnostics record of a posterior that was computed, not sampled (nothing to
+    check): the keys of :func:`~workbench.experiments.sampling_diagnostics` with
+    ``method`` "exact", no draws judged, ``ok`` True, and ``note`` saying why."""
+    return {
+        "method": "exact",
+        "max_r_hat": float("nan"),
+        "min_ess_bulk": float("nan"),
+        "min_ess_tail": float("nan"),
+        "divergences": 0,
+        "chains": 0,
+        "draws": 0,
+        "ok": True,
+        "problems": [],
+        "note": note,
+    }
 
 
 def fit_variants(
     data: ExperimentData, *, priors: Priors | None = None, sampling: Sampling | None = None
 ) -> VariantPosterior:
-    """Sample conversion per variant and, with per-user revenue, the hurdle revenue model.
+    """Conversion per variant from its exact posterior and, with per-user revenue, the
+    hurdle revenue model (its order-value part sampled with NUTS).
+
+    Every draw table has ``sampling.draws × sampling.chains`` rows.
 
     Parameters
     ----------
@@ -309,52 +339,101 @@ def fit_variants(
     -------
     VariantPosterior
     """
-    import pymc as pm
-
     priors = priors or Priors()
     sampling = sampling or Sampling()
     variants = list(data.variants)
-    counts = data.counts.set_index("variant").loc[variants]
-    values, index, notes = _order_values(data)
-    with pm.Model(coords={"variant": variants}) as model:
-        rate = pm.Beta(
-            "conversion_rate", priors.conversion_alpha, priors.conversion_beta, dims="variant"
+    counts = data.counts.set_index("variant").loc[variants].reset_index()
+    conversion = conversion_draws(
+        counts,
+        alpha=priors.conversion_alpha,
+        beta=priors.conversion_beta,
+        draws=sampling.total_draws,
+        random_seed=sampling.random_seed,
+    )
+    stats_, notes = _order_value_inputs(data)
+    if stats_ is None:
+        return VariantPosterior(
+            conversion=conversion,
+            order_value=None,
+            revenue_per_user=None,
+            diagnostics=exact_diagnostics("no revenue model: conversion only (exact)"),
+            notes=notes,
         )
-        pm.Binomial(
-            "conversions",
-            n=counts["users"].to_numpy(),
-            p=rate,
-            observed=counts["conversions"].to_numpy(),
-            dims="variant",
+    if stats_.attrs.get("fixed_price") is not None:
+        price = float(stats_.attrs["fixed_price"])
+        value = pd.DataFrame(np.full(conversion.shape, price), columns=variants)
+        diagnostics = exact_diagnostics("every converter spent the same: order value known")
+        idata = None
+    else:
+        idata = _sample_order_values(stats_, priors, sampling)
+        value = _draws(idata, "order_value", variants)
+        diagnostics = sampling_diagnostics(
+            idata, ["order_value", "value_shape"], label="order-value model"
         )
-        if values is not None and index is not None:
-            value = _order_value_block(pm, priors, values, index)
-            pm.Deterministic("revenue_per_user", rate * value, dims="variant")
-        log.info(
-            "sampling the variant model (%s; %d draws x %d chains)",
-            "conversion + revenue" if values is not None else "conversion",
-            sampling.draws,
-            sampling.chains,
-        )
-        idata = _sample(pm, model, sampling)
-    names = ["conversion_rate"] + (["order_value"] if values is not None else [])
-    diagnostics = sampling_diagnostics(idata, names, label="variant model")
     return VariantPosterior(
-        idata=idata,
-        conversion=_draws(idata, "conversion_rate", variants),
-        order_value=_draws(idata, "order_value", variants) if values is not None else None,
-        revenue_per_user=_draws(idata, "revenue_per_user", variants)
-        if values is not None
-        else None,
+        conversion=conversion,
+        order_value=value,
+        revenue_per_user=pd.DataFrame(conversion.to_numpy() * value.to_numpy(), columns=variants),
         diagnostics=diagnostics,
         notes=notes,
+        idata=idata,
     )
 
 
-def _order_values(data: ExperimentData) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
-    """Revenue of each converter and their variant index (``None`` when unusable)."""
+def order_value_stats(revenue: pd.Series, variant: pd.Series, variants: list[str]) -> pd.DataFrame:
+    """Sufficient statistics of the order-value likelihoods per variant, from the positive
+    revenues of converters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by variant (every one of ``variants``, zeros where none): ``converters``
+        (n), ``revenue`` (Σx), ``log_revenue`` (Σ log x), ``log_mean`` (mean of log x, 0
+        when n = 0) and ``log_ss`` (Σ (log x − log_mean)²). The Gamma log-likelihood needs
+        n, Σx and Σ log x; the log-normal one n, Σ log x and the spread of the logs.
+
+    Examples
+    --------
+    >>> s = order_value_stats(pd.Series([10.0, 20.0, 5.0]), pd.Series(["a", "a", "b"]),
+    ...                       ["a", "b", "c"])
+    >>> s[["converters", "revenue"]]
+             converters  revenue
+    variant
+    a                 2     30.0
+    b                 1      5.0
+    c                 0      0.0
+    """
+    values = revenue.to_numpy(dtype="float64")
+    frame = pd.DataFrame({"variant": variant.astype("str").to_numpy(), "x": values})
+    frame["log_x"] = np.log(frame["x"])
+    grouped = frame.groupby("variant", sort=False)
+    out = pd.DataFrame(
+        {
+            "converters": grouped.size(),
+            "revenue": grouped["x"].sum(),
+            "log_revenue": grouped["log_x"].sum(),
+        }
+    ).reindex(variants)
+    out = out.fillna({"converters": 0, "revenue": 0.0, "log_revenue": 0.0})
+    out["converters"] = out["converters"].astype("int64")
+    n = out["converters"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["log_mean"] = np.where(n > 0, out["log_revenue"].to_numpy() / np.maximum(n, 1), 0.0)
+    centred = frame["log_x"] - frame["variant"].map(out["log_mean"])
+    out["log_ss"] = (centred**2).groupby(frame["variant"]).sum().reindex(variants).fillna(0.0)
+    return out.rename_axis("variant")
+
+
+def _order_value_inputs(data: ExperimentData) -> tuple[pd.DataFrame | None, list[str]]:
+    """The order-value statistics per variant, or ``None`` when the model cannot run.
+
+    The pooled means the priors centre on ride along in ``attrs`` (``pooled_mean``,
+    ``pooled_log_mean``); ``attrs["fixed_price"]`` is set when every converter spent the
+    same (a fixed price: the order value is known, a likelihood would push the spread to
+    zero and stall the sampler).
+    """
     if not data.has_users:
-        return None, None, ["revenue model skipped: needs per-user revenue (aggregated input)"]
+        return None, ["revenue model skipped: needs per-user revenue (aggregated input)"]
     users = data.user_table
     converters = users[users["converted"]]
     positive = converters["revenue"] > 0
@@ -366,49 +445,84 @@ def _order_values(data: ExperimentData) -> tuple[np.ndarray | None, np.ndarray |
         )
     converters = converters[positive]
     if len(converters) < 2:
-        return None, None, ["revenue model skipped: fewer than two converters with revenue"]
-    if converters["revenue"].nunique() == 1:
-        notes.append(
-            f"every converter spent {converters['revenue'].iloc[0]:,.2f}: the order value is "
-            "treated as known, so revenue per user follows conversion"
-        )
-    codes = pd.Categorical(converters["variant"], categories=list(data.variants)).codes
-    return converters["revenue"].to_numpy(dtype="float64"), np.asarray(codes), notes
-
-
-def _order_value_block(pm: Any, priors: Priors, values: np.ndarray, index: np.ndarray) -> Any:
-    """Order-value likelihood; returns the per-variant mean order value (a tensor).
-
-    When every converter spent the same (a fixed price), the order value is known and
-    a likelihood would push the spread to zero and stall the sampler, so it is a constant.
-    """
+        return None, ["revenue model skipped: fewer than two converters with revenue"]
+    values = converters["revenue"].to_numpy(dtype="float64")
+    table = order_value_stats(converters["revenue"], converters["variant"], list(data.variants))
+    table.attrs["pooled_mean"] = float(values.mean())
+    table.attrs["pooled_log_mean"] = float(np.log(values).mean())
     if np.ptp(values) <= 1e-9 * abs(values.mean()):
-        n = len(pm.modelcontext(None).coords["variant"])
-        return pm.Deterministic("order_value", pm.math.ones(n) * values.mean(), dims="variant")
-    if priors.value_likelihood == "gamma":
-        log_mean = pm.Normal(
-            "log_order_value", np.log(values.mean()), priors.value_mean_sd, dims="variant"
+        notes.append(
+            f"every converter spent {values[0]:,.2f}: the order value is treated as known, "
+            "so revenue per user follows conversion"
         )
-        log_shape = pm.Normal("log_value_shape", 0.0, priors.value_shape_sd, dims="variant")
-        mean = pm.Deterministic("order_value", pm.math.exp(log_mean), dims="variant")
-        shape = pm.math.exp(log_shape)
-        pm.Gamma("value", alpha=shape[index], beta=shape[index] / mean[index], observed=values)
-        return mean
-    logs = np.log(values)
-    mu = pm.Normal("log_value_mu", logs.mean(), priors.value_mean_sd, dims="variant")
-    sigma = pm.HalfNormal("log_value_sigma", priors.value_shape_sd, dims="variant")
-    pm.LogNormal("value", mu=mu[index], sigma=sigma[index], observed=values)
-    return pm.Deterministic("order_value", pm.math.exp(mu + sigma**2 / 2), dims="variant")
+        table.attrs["fixed_price"] = float(values.mean())
+    return table, notes
 
 
-def _sample(pm: Any, model: Any, sampling: Sampling) -> Any:
-    """``pymc.sample`` without PyTensor's BLAS warning: these models have no large matrix
-    products, so a pip-installed PyTensor without BLAS loses nothing here."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=".*could not link to a BLAS", category=UserWarning
-        )
-        return pm.sample(model=model, **sampling.kwargs())
+def order_value_model(stats_: pd.DataFrame, priors: Priors) -> Any:
+    """The PyMC model of the mean order value per variant on :func:`order_value_stats`.
+
+    Gamma: ``log m_v ~ Normal(log pooled mean, value_mean_sd)``, ``log k_v ~ Normal(0,
+    value_shape_sd)``, each revenue ``x ~ Gamma(k_v, rate k_v / m_v)``, whose summed
+    log-likelihood is ``n k log(k/m) − n lgamma(k) + (k − 1) Σ log x − (k/m) Σ x``.
+    Log-normal: ``mu_v ~ Normal(pooled mean log, value_mean_sd)``, ``sigma_v ~
+    HalfNormal(value_shape_sd)``, summed log-likelihood ``−Σ log x − n log sigma − n/2
+    log 2π − (SS + n (mean log − mu)²) / (2 sigma²)``, mean ``exp(mu + sigma²/2)``. Both
+    are the per-converter likelihoods exactly, in a handful of numbers per variant.
+    """
+    import pymc as pm
+    from pytensor.tensor import gammaln as pytensor_gammaln
+
+    variants = [str(v) for v in stats_.index]
+    n = stats_["converters"].to_numpy(dtype="float64")
+    with pm.Model(coords={"variant": variants}) as model:
+        if priors.value_likelihood == "gamma":
+            log_mean = pm.Normal(
+                "log_order_value",
+                np.log(stats_.attrs["pooled_mean"]),
+                priors.value_mean_sd,
+                dims="variant",
+            )
+            log_shape = pm.Normal("log_value_shape", 0.0, priors.value_shape_sd, dims="variant")
+            mean = pm.Deterministic("order_value", pm.math.exp(log_mean), dims="variant")
+            shape = pm.Deterministic("value_shape", pm.math.exp(log_shape), dims="variant")
+            rate = shape / mean
+            loglik = (
+                n * shape * pm.math.log(rate)
+                - n * pytensor_gammaln(shape)
+                + (shape - 1.0) * stats_["log_revenue"].to_numpy()
+                - rate * stats_["revenue"].to_numpy()
+            )
+        else:
+            mu = pm.Normal(
+                "log_value_mu",
+                stats_.attrs["pooled_log_mean"],
+                priors.value_mean_sd,
+                dims="variant",
+            )
+            sigma = pm.HalfNormal("log_value_sigma", priors.value_shape_sd, dims="variant")
+            pm.Deterministic("order_value", pm.math.exp(mu + sigma**2 / 2), dims="variant")
+            pm.Deterministic("value_shape", sigma, dims="variant")
+            gap = stats_["log_mean"].to_numpy() - mu
+            loglik = (
+                -stats_["log_revenue"].to_numpy()
+                - n * pm.math.log(sigma)
+                - n * 0.5 * np.log(2 * np.pi)
+                - (stats_["log_ss"].to_numpy() + n * gap**2) / (2 * sigma**2)
+            )
+        pm.Potential("order_values", loglik.sum())
+    return model
+
+
+def _sample_order_values(stats_: pd.DataFrame, priors: Priors, sampling: Sampling) -> Any:
+    model = order_value_model(stats_, priors)
+    log.info(
+        "order-value model: %s likelihood on %s converters in %d variants",
+        priors.value_likelihood,
+        f"{int(stats_['converters'].sum()):,}",
+        len(stats_),
+    )
+    return sample(model, sampling, label="order-value model")
 
 
 def _draws(idata: Any, name: str, variants: list[str]) -> pd.DataFrame:
@@ -453,10 +567,11 @@ def fit_segments(
     pooled = (conv.to_numpy().sum() + 0.5) / (users.to_numpy().sum() + 1.0)
     coords = {"segment": segments, "variant": variants, "treatment": treatments}
     with pm.Model(coords=coords) as model:
-        # baselines are nuisance parameters and differ a lot between segments (3 % vs 40 %):
-        # independent, weakly informative priors avoid the funnel a pooled scale causes
-        baseline = pm.Normal(
-            "baseline", special.logit(pooled), priors.segment_baseline_sd, dims="segment"
+        # each segment's level is its arms' average log-odds (not control's): the data fix
+        # it independently of the effects, which removes the baseline-effect correlation
+        # that made NUTS take tiny steps and, now and then, diverge (issue 16)
+        level = pm.Normal(
+            "segment_level", special.logit(pooled), priors.segment_baseline_sd, dims="segment"
         )
         mu_b = pm.Normal("effect_mu", 0.0, priors.effect_sd, dims="treatment")
         tau_b = pm.Gamma(
@@ -464,6 +579,9 @@ def fit_segments(
         )
         z_b = pm.Normal("effect_z", 0.0, 1.0, dims=("segment", "treatment"))
         effect = pm.Deterministic("effect", mu_b + tau_b * z_b, dims=("segment", "treatment"))
+        baseline = pm.Deterministic(
+            "baseline", level - effect.sum(axis=1) / len(variants), dims="segment"
+        )
         zeros = pm.math.zeros((len(segments), 1))
         logit = baseline[:, None] + pm.math.concatenate([zeros, effect], axis=1)
         rate = pm.Deterministic("rate", pm.math.invlogit(logit), dims=("segment", "variant"))
@@ -474,15 +592,9 @@ def fit_segments(
             observed=conv.to_numpy(),
             dims=("segment", "variant"),
         )
-        log.info(
-            "sampling the segment model (%d segments x %d variants; %d draws x %d chains)",
-            len(segments),
-            len(variants),
-            sampling.draws,
-            sampling.chains,
-        )
-        idata = _sample(pm, model, sampling)
-    names = ["baseline", "effect_mu", "effect_sigma", "rate"]
+        log.info("segment model: %d segments x %d variants", len(segments), len(variants))
+        idata = sample(model, sampling, label="segment model")
+    names = ["segment_level", "effect_mu", "effect_sigma", "rate"]
     diagnostics = sampling_diagnostics(idata, names, label="segment model")
     rates = idata.posterior["rate"].stack(sample=("chain", "draw")).transpose("sample", ...)
     return SegmentPosterior(
@@ -498,6 +610,7 @@ def fit_segments(
 
 def _segment_cells(data: ExperimentData) -> pd.DataFrame:
     users = data.user_table
+    users = users[users["segment"].notna()]  # pooled segments too thin to show are missing
     grouped = users.groupby(["segment", "variant"], observed=False)
     cells = pd.DataFrame(
         {"users": grouped.size(), "conversions": grouped["converted"].sum()}
@@ -515,68 +628,3 @@ def _segment_cells(data: ExperimentData) -> pd.DataFrame:
     cells["users"] = cells["users"].astype("int64")
     cells["conversions"] = cells["conversions"].astype("int64")
     return cells.drop(columns=["_size", "_v"]).reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- diagnostics
-
-
-def sampling_diagnostics(
-    idata: Any, var_names: list[str] | None = None, *, label: str = "model"
-) -> dict[str, Any]:
-    """r-hat, effective sample sizes and divergences, with ``ok`` and the problems in words.
-
-    Thresholds: r-hat ≤ 1.01, bulk and tail ESS ≥ 100 per chain, no divergences. Poor
-    diagnostics are logged as a WARNING.
-
-    Returns
-    -------
-    dict
-        ``max_r_hat, min_ess_bulk, min_ess_tail, divergences, chains, draws, ok,
-        problems`` (a list of sentences).
-    """
-    import arviz as az
-
-    posterior = idata.posterior
-    chains, draws = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
-    names = var_names or list(posterior.data_vars)
-    # constant quantities (e.g. a known order value) have no r-hat: ignore their NaN
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        r_hat = _extreme(az.rhat(idata, var_names=names), np.nanmax) if chains > 1 else np.nan
-        ess_bulk = _extreme(az.ess(idata, var_names=names, method="bulk"), np.nanmin)
-        ess_tail = _extreme(az.ess(idata, var_names=names, method="tail"), np.nanmin)
-    divergences = (
-        int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
-    )
-    min_ess = MIN_ESS_PER_CHAIN * chains
-    problems = []
-    if np.isfinite(r_hat) and r_hat > MAX_R_HAT:
-        problems.append(f"r-hat {r_hat:.3f} > {MAX_R_HAT} (chains disagree)")
-    if chains < 2:
-        problems.append("one chain only: r-hat cannot be computed")
-    if np.isfinite(ess_bulk) and ess_bulk < min_ess:
-        problems.append(f"bulk ESS {ess_bulk:.0f} < {min_ess} (100 per chain)")
-    if np.isfinite(ess_tail) and ess_tail < min_ess:
-        problems.append(f"tail ESS {ess_tail:.0f} < {min_ess} (intervals are unreliable)")
-    if divergences:
-        problems.append(f"{divergences} divergent transition(s) (the posterior may be biased)")
-    result = {
-        "max_r_hat": float(r_hat),
-        "min_ess_bulk": float(ess_bulk),
-        "min_ess_tail": float(ess_tail),
-        "divergences": divergences,
-        "chains": chains,
-        "draws": draws,
-        "ok": not problems,
-        "problems": problems,
-    }
-    if problems:
-        log.warning("%s: POOR SAMPLING DIAGNOSTICS: %s", label, "; ".join(problems))
-    return result
-
-
-def _extreme(dataset: Any, reducer: Callable[..., Any]) -> float:
-    parts = [np.asarray(dataset[name]).ravel() for name in dataset.data_vars]
-    values = np.concatenate(parts) if parts else np.array([np.nan])
-    values = values[np.isfinite(values)]
-    return float(reducer(values)) if len(values) else float("nan")

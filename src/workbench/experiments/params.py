@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.experiments.decision import METRIC_UNITS
-from workbench.experiments.models import VALUE_LIKELIHOODS, Priors, Sampling
+from workbench.experiments.models import VALUE_LIKELIHOODS, Priors
+from workbench.experiments.sampler import SAMPLERS, Sampling
+from workbench.experiments.segments import SEGMENTS_AS_OF
 
 __all__ = ["AbTestParams"]
 
@@ -53,10 +55,17 @@ class AbTestParams:
     segment_column : str, default "rfm_segment"
         Column of the segment labels for per-segment effects ("" skips them).
     segment_path : str, default ""
-        File with ``customer_id`` and ``segment_column``; "" means the catalog's feature
-        and segment tables.
+        File with ``customer_id`` and ``segment_column``; "" means the labels are built
+        (or read) as ``segments_as_of`` says.
+    segments_as_of : {"first_assignment", "as_of"}, default "first_assignment"
+        ``first_assignment``: segments built from the canonical tables as of the day of
+        the first assignment (before the test); ``as_of``: this run's feature and segment
+        tables (after the test began: descriptive only).
     max_segments : int, default 12
-        Smaller segments beyond this many are merged into ``other``.
+        Smaller segments beyond this many are pooled as ``other``.
+    min_segment_conversions : int, default 10
+        Segments with fewer conversions than this in an arm are pooled as ``other`` (0
+        keeps every segment).
     decision_metric : {"conversion", "revenue_per_user"}, default "conversion"
         The metric the decision reads.
     prob_threshold : float, default 0.95
@@ -81,7 +90,11 @@ class AbTestParams:
         Segments: prior mean of how much the effect differs between segments.
     draws, tune, chains, cores : int, default 1000, 1000, 4, 1
         NUTS settings: posterior draws and tuning steps per chain, Markov chains, chains
-        sampled in parallel.
+        sampled in parallel. The conversion posterior is exact; ``draws × chains`` draws
+        are taken from it.
+    sampler : {"auto", "pymc", "nutpie"}, default "auto"
+        The NUTS implementation of the sampled models; ``auto`` is nutpie when it is
+        installed, else PyMC's own.
     random_seed : int, default 7
         Seed of the sampler.
 
@@ -105,7 +118,9 @@ class AbTestParams:
     srm_alpha: float = 0.001
     segment_column: str = "rfm_segment"
     segment_path: str = ""
+    segments_as_of: str = "first_assignment"
     max_segments: int = 12
+    min_segment_conversions: int = 10
     decision_metric: str = "conversion"
     prob_threshold: float = 0.95
     max_expected_loss: float = 0.001
@@ -122,10 +137,19 @@ class AbTestParams:
     tune: int = 1000
     chains: int = 4
     cores: int = 1
+    sampler: str = "auto"
     random_seed: int = 7
 
     def __post_init__(self) -> None:
-        for name in ("experiment_id", "control", "summary_path", "segment_column", "segment_path"):
+        for name in (
+            "experiment_id",
+            "control",
+            "summary_path",
+            "segment_column",
+            "segment_path",
+            "segments_as_of",
+            "sampler",
+        ):
             value = getattr(self, name)
             if isinstance(value, Path):
                 object.__setattr__(self, name, str(value))
@@ -141,7 +165,7 @@ class AbTestParams:
             ("cores", 1),
         ):
             self._check_int(name, low, "a positive int" if low == 1 else f"an int >= {low}")
-        for name in ("pre_period_days", "tune", "random_seed"):
+        for name in ("pre_period_days", "min_segment_conversions", "tune", "random_seed"):
             self._check_int(name, 0, "an int >= 0")
         self._check_split()
         for name in ("srm_alpha", "hdi_prob"):
@@ -180,6 +204,12 @@ class AbTestParams:
                 f"AbTestParams: value_likelihood must be one of {', '.join(VALUE_LIKELIHOODS)}, "
                 f"got {self.value_likelihood!r}"
             )
+        for name, allowed in (("segments_as_of", SEGMENTS_AS_OF), ("sampler", SAMPLERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"AbTestParams: {name} must be one of {', '.join(allowed)}, "
+                    f"got {getattr(self, name)!r}"
+                )
         if not isinstance(self.non_inferiority, bool):
             raise ValueError(
                 f"AbTestParams: non_inferiority must be True or False, got {self.non_inferiority!r}"
@@ -215,13 +245,15 @@ class AbTestParams:
 
     @property
     def sampling(self) -> Sampling:
-        """NUTS settings from ``draws``, ``tune``, ``chains``, ``cores`` and ``random_seed``."""
+        """NUTS settings from ``draws``, ``tune``, ``chains``, ``cores``, ``sampler`` and
+        ``random_seed``."""
         return Sampling(
             draws=self.draws,
             tune=self.tune,
             chains=self.chains,
             cores=self.cores,
             random_seed=self.random_seed,
+            sampler=self.sampler,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -4,8 +4,14 @@
 placed within ``window_days`` after each assignment: one row per assigned customer with
 converted, orders, revenue, and the spend in a pre-assignment window for CUPED. Messy
 assignments (blank rows, customers in two variants, repeated assignments, windows not
-over by ``as_of``) are excluded and counted in :attr:`ExperimentData.notes`.
-:func:`list_experiments` lists what the table holds.
+over by ``as_of``) are excluded and counted in :attr:`ExperimentData.notes`. The
+assignments are read into pandas (one row per assignment); the orders never are: the
+join and the per-user sums run on an engine (DuckDB; the canonical tables' engine when
+:func:`experiment_from_source` opens them), so only one row per assigned customer comes
+back, whatever the size of the orders table.
+:func:`list_experiments` lists what the table holds; :func:`unanalysable_reason` says
+why nothing can be analysed yet as of a date (no assignment before it, or no conversion
+window over by then), so a notebook can declare the stage not applicable.
 
 Point in time: only orders strictly before ``as_of`` (a parsed UTC-midnight timestamp)
 are read.
@@ -14,9 +20,14 @@ are read.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import ibis
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from workbench.canonical import CanonicalTables, open_tables
 from workbench.experiments.data import (
     ExperimentData,
     ExperimentInputError,
@@ -25,18 +36,29 @@ from workbench.experiments.data import (
     require_columns,
 )
 
-__all__ = ["list_experiments", "experiment_from_tables"]
+__all__ = [
+    "EXPERIMENT_TABLES",
+    "experiment_from_source",
+    "experiment_from_tables",
+    "list_experiments",
+    "unanalysable_reason",
+]
 
 log = logging.getLogger(__name__)
 
 _ASSIGNMENT_COLUMNS = ("experiment_id", "customer_id", "variant", "assigned_at")
 _ORDER_COLUMNS = ("customer_id", "ordered_at", "amount")
+#: The canonical tables an analysis from tables reads.
+EXPERIMENT_TABLES = ("orders", "experiment_assignments")
 
 
-def list_experiments(assignments: pd.DataFrame) -> pd.DataFrame:
+def list_experiments(
+    assignments: pd.DataFrame, *, before: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """One row per experiment: variants, assigned customers and assignment dates.
 
-    Sorted with the most recently assigned experiment first.
+    Sorted with the most recently assigned experiment first. With ``before`` only the
+    assignments strictly before it count (experiments without one are not listed).
 
     Examples
     --------
@@ -49,6 +71,8 @@ def list_experiments(assignments: pd.DataFrame) -> pd.DataFrame:
     """
     require_columns(assignments, _ASSIGNMENT_COLUMNS, "experiment_assignments")
     frame = assignments.dropna(subset=["experiment_id"])
+    if before is not None:
+        frame = frame[frame["assigned_at"] < before]
     grouped = frame.groupby("experiment_id", sort=False)
     out = pd.DataFrame(
         {
@@ -64,9 +88,51 @@ def list_experiments(assignments: pd.DataFrame) -> pd.DataFrame:
     return out.rename_axis("experiment_id").reset_index()
 
 
+def experiment_from_source(
+    source: Any,
+    *,
+    as_of: pd.Timestamp,
+    experiment_id: str = "",
+    control: str = "control",
+    window_days: int = 14,
+    pre_period_days: int = 90,
+) -> ExperimentData:
+    """:func:`experiment_from_tables` on canonical tables opened on an engine.
+
+    ``source`` is anything :func:`workbench.canonical.open_tables` opens (a folder of
+    canonical Parquet — read by DuckDB without loading the orders into memory —,
+    the loader's result, a mapping of frames, or tables opened before).
+
+    Raises
+    ------
+    ExperimentInputError
+        The source has no ``experiment_assignments`` table, or any error of
+        :func:`experiment_from_tables`.
+    """
+    inputs = source if isinstance(source, CanonicalTables) else None
+    inputs = inputs or open_tables(source, tables=EXPERIMENT_TABLES)
+    if not inputs.has("experiment_assignments"):
+        raise ExperimentInputError(
+            "nothing to analyse: the source has no experiment_assignments table (tables found: "
+            f"{', '.join(inputs.tables) or 'none'}); add experiment_assignments (experiment_id, "
+            "customer_id, variant, assigned_at) or point summary_path at a CSV with variant, "
+            "users, conversions[, revenue]"
+        )
+    assignments = inputs.to_pandas(inputs.tables["experiment_assignments"])
+    return experiment_from_tables(
+        assignments,
+        inputs.tables["orders"],
+        as_of=as_of,
+        experiment_id=experiment_id,
+        control=control,
+        window_days=window_days,
+        pre_period_days=pre_period_days,
+    )
+
+
 def experiment_from_tables(
     assignments: pd.DataFrame,
-    orders: pd.DataFrame,
+    orders: pd.DataFrame | ibis.Table,
     *,
     as_of: pd.Timestamp,
     experiment_id: str = "",
@@ -86,9 +152,10 @@ def experiment_from_tables(
     assignments : pandas.DataFrame
         Canonical ``experiment_assignments`` (``experiment_id, customer_id, variant,
         assigned_at``).
-    orders : pandas.DataFrame
-        Canonical ``orders``; only ``status == 'completed'`` counts (all rows when the
-        column is absent).
+    orders : pandas.DataFrame or ibis.Table
+        Canonical ``orders``; only ``status == 'completed'`` counts (a missing status, or
+        no status column, counts as completed). A frame is registered on an in-memory
+        DuckDB; a table runs on its own engine.
     as_of : pandas.Timestamp
         Cut-off, parsed once by the caller (UTC midnight,
         :func:`workbench.schema.parse_as_of`); nothing at or after it is read.
@@ -118,8 +185,8 @@ def experiment_from_tables(
         raise ExperimentInputError(f"pre_period_days: expected 0 or more, got {pre_period_days}")
     require_columns(assignments, _ASSIGNMENT_COLUMNS, "experiment_assignments")
     require_columns(orders, _ORDER_COLUMNS, "orders")
-    chosen = _choose_experiment(assignments, experiment_id)
     notes: list[str] = []
+    chosen = _choose_experiment(assignments, experiment_id, as_of, notes)
     users = _clean_assignments(assignments, chosen, as_of, window_days, notes)
     if users.empty:
         raise ExperimentInputError(
@@ -137,10 +204,7 @@ def experiment_from_tables(
     lost = sorted(assigned - set(variants) - {""})
     if lost:
         notes.append(f"variant(s) {', '.join(lost)} have no users left after these exclusions")
-    completed = _completed_orders(orders, as_of)
-    users = _window_outcomes(users, completed, window_days, notes)
-    if pre_period_days:
-        users = _pre_period_spend(users, completed, pre_period_days)
+    users = _outcomes(orders, users, as_of, window_days, pre_period_days, notes)
     users["variant"] = pd.Categorical(users["variant"], categories=list(variants))
     counts = _counts_from_users(users, variants)
     check_counts(counts, chosen)
@@ -158,7 +222,72 @@ def experiment_from_tables(
     )
 
 
-def _choose_experiment(assignments: pd.DataFrame, experiment_id: str) -> str:
+def unanalysable_reason(
+    source: Any,
+    *,
+    as_of: pd.Timestamp,
+    window_days: int = 14,
+    experiment_id: str = "",
+) -> str:
+    """Why no experiment can be analysed as of ``as_of`` yet, in one sentence; "" when one
+    can (or when the problem is an error to report, such as an unknown ``experiment_id``).
+
+    Not analysable: the source has no ``experiment_assignments`` table, no assignment is
+    before ``as_of`` (of ``experiment_id``, or of any experiment), or no assigned
+    customer's ``window_days`` conversion window is over by then. These are facts about
+    the data and the date, not failures; the stage notebook turns them into "not
+    applicable".
+
+    Parameters
+    ----------
+    source : pandas.DataFrame or any source :func:`workbench.canonical.open_tables` opens
+        The ``experiment_assignments`` frame itself, or the canonical tables.
+    as_of : pandas.Timestamp
+    window_days : int, default 14
+    experiment_id : str, default ""
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"experiment_id": ["e1"], "customer_id": ["c1"], "variant": ["b"],
+    ...                   "assigned_at": pd.to_datetime(["2026-05-20"], utc=True)})
+    >>> unanalysable_reason(a, as_of=pd.Timestamp("2026-03-31", tz="UTC"))
+    'no experiment has an assignment before 2026-03-31'
+    >>> unanalysable_reason(a, as_of=pd.Timestamp("2026-05-25", tz="UTC"))
+    "no 14-day conversion window of experiment 'e1' is over by 2026-05-25 (first assignment 2026-05-20)"
+    >>> unanalysable_reason(a, as_of=pd.Timestamp("2026-06-30", tz="UTC"))
+    ''
+    """
+    if isinstance(source, pd.DataFrame):
+        assignments = source
+    else:
+        inputs = source if isinstance(source, CanonicalTables) else None
+        inputs = inputs or open_tables(source, tables=EXPERIMENT_TABLES)
+        if not inputs.has("experiment_assignments"):
+            return "needs an experiment_assignments table or summary_path"
+        assignments = inputs.to_pandas(inputs.tables["experiment_assignments"])
+    require_columns(assignments, _ASSIGNMENT_COLUMNS, "experiment_assignments")
+    everything = list_experiments(assignments)
+    if experiment_id and experiment_id not in set(everything["experiment_id"]):
+        return ""  # an unknown experiment is the user's error: the loader names what exists
+    started = list_experiments(assignments, before=as_of)
+    if experiment_id:
+        started = started[started["experiment_id"] == experiment_id]
+    if started.empty:
+        if experiment_id:
+            return f"experiment {experiment_id!r} has no assignment before {as_of.date()}"
+        return f"no experiment has an assignment before {as_of.date()}"
+    first = started.iloc[0]
+    if first["first_assigned"] + pd.Timedelta(days=window_days) > as_of:
+        return (
+            f"no {window_days}-day conversion window of experiment {first['experiment_id']!r} "
+            f"is over by {as_of.date()} (first assignment {first['first_assigned'].date()})"
+        )
+    return ""
+
+
+def _choose_experiment(
+    assignments: pd.DataFrame, experiment_id: str, as_of: pd.Timestamp, notes: list[str]
+) -> str:
     found = list_experiments(assignments)
     if found.empty:
         raise ExperimentInputError("experiment_assignments: the table has no experiment rows")
@@ -166,8 +295,14 @@ def _choose_experiment(assignments: pd.DataFrame, experiment_id: str) -> str:
         f"{r.experiment_id} ({r.users:,} users: {r.variants})" for r in found.itertuples()
     )
     if not experiment_id:
-        chosen = str(found["experiment_id"].iloc[0])
-        if len(found) > 1:
+        # the latest experiment that had started by as_of (later ones do not exist yet)
+        started = list_experiments(assignments, before=as_of)
+        chosen = str((started if not started.empty else found)["experiment_id"].iloc[0])
+        if len(started) > 1:
+            notes.append(
+                f"{len(started)} experiments had started by {as_of.date()}; this is the latest "
+                "(experiment_id chooses another)"
+            )
             log.info("several experiments (%s); analysing the latest, %s", listing, chosen)
         return chosen
     if experiment_id not in set(found["experiment_id"]):
@@ -222,48 +357,104 @@ def _clean_assignments(
     return rows.reset_index(drop=True)
 
 
-def _completed_orders(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    keep = orders["ordered_at"].notna() & orders["customer_id"].notna()
-    keep &= orders["ordered_at"] < as_of
-    if "status" in orders.columns:
-        keep &= orders["status"].fillna("completed").eq("completed")
-    return orders.loc[keep, ["customer_id", "ordered_at", "amount"]]
-
-
-def _window_outcomes(
-    users: pd.DataFrame, orders: pd.DataFrame, window_days: int, notes: list[str]
+def _outcomes(
+    orders: pd.DataFrame | ibis.Table,
+    users: pd.DataFrame,
+    as_of: pd.Timestamp,
+    window_days: int,
+    pre_period_days: int,
+    notes: list[str],
 ) -> pd.DataFrame:
-    joined = orders.merge(users[["customer_id", "assigned_at"]], on="customer_id", how="inner")
-    end = joined["assigned_at"] + pd.Timedelta(days=window_days)
-    inside = joined[(joined["ordered_at"] >= joined["assigned_at"]) & (joined["ordered_at"] < end)]
-    blank = int(inside["amount"].isna().sum())
+    """``users`` with ``orders, revenue, first_order_at, converted`` (and, with a
+    pre-period, ``pre_orders, pre_spend``): the completed orders of each user in
+    ``[assigned_at, assigned_at + window_days)`` and ``[assigned_at - pre_period_days,
+    assigned_at)``, summed on the engine; a missing amount counts as 0 (and is noted)."""
+    if isinstance(orders, pd.DataFrame):
+        con = ibis.duckdb.connect()
+        table = ibis.memtable(_arrow(orders[list(_ORDER_COLUMNS) + _status(orders)]))
+    else:
+        con, table = orders.get_backend(), orders
+    keys = ibis.memtable(
+        _arrow(
+            pd.DataFrame(
+                {
+                    "_user": users["customer_id"].astype("str"),
+                    "_assigned_at": pd.to_datetime(users["assigned_at"], utc=True),
+                }
+            )
+        )
+    )
+    # only the span any window can touch: from the earliest pre-period to the last window
+    first = pd.Timestamp(users["assigned_at"].min()) - pd.Timedelta(days=max(pre_period_days, 0))
+    last = min(as_of, pd.Timestamp(users["assigned_at"].max()) + pd.Timedelta(days=window_days))
+    done = table.filter(
+        table.customer_id.notnull(),
+        table.ordered_at >= ibis.literal(first),
+        table.ordered_at < ibis.literal(last),
+    )
+    if "status" in table.columns:
+        done = done.filter(done.status.fill_null("completed") == "completed")
+    done = done.select(done.customer_id.cast("string").name("_user"), "ordered_at", "amount")
+    joined = done.join(keys, "_user")
+    start = joined._assigned_at
+    window = (joined.ordered_at >= start) & (
+        joined.ordered_at < start + ibis.interval(days=int(window_days))
+    )
+    before = (joined.ordered_at < start) & (
+        joined.ordered_at >= start - ibis.interval(days=max(int(pre_period_days), 0))
+    )
+    amount = joined.amount.cast("float64").fill_null(0.0)
+    per_user = (
+        joined.filter(window | before)
+        .group_by("_user")
+        .aggregate(
+            orders=window.sum(),
+            revenue=amount.sum(where=window),
+            first_order_at=joined.ordered_at.min(where=window),
+            blank=(joined.amount.isnull() & window).sum(),
+            pre_orders=before.sum(),
+            pre_spend=amount.sum(where=before),
+        )
+    )
+    found = con.to_pyarrow(per_user).to_pandas()
+    blank = int(found["blank"].fillna(0).sum())
     if blank:
         notes.append(f"{blank:,} order(s) in the windows without an amount count as 0 revenue")
-    per_user = inside.groupby("customer_id").agg(
-        orders=("ordered_at", "size"),
-        revenue=("amount", lambda s: float(s.fillna(0.0).sum())),
-        first_order_at=("ordered_at", "min"),
-    )
-    out = users.merge(per_user, left_on="customer_id", right_index=True, how="left")
-    out["orders"] = out["orders"].fillna(0).astype("int64")
-    out["revenue"] = out["revenue"].fillna(0.0).astype("float64")
+    found = found.drop(columns="blank").set_index("_user")
+    found = found[~found.index.duplicated()]  # one row per user already; cheap insurance
+    out = users.copy()
+    aligned = found.reindex(pd.Index(out["customer_id"].astype("str")))
+    for column in ("orders", "revenue", "first_order_at", "pre_orders", "pre_spend"):
+        out[column] = aligned[column].to_numpy()
+    out["orders"] = pd.to_numeric(out["orders"]).fillna(0).astype("int64")
+    out["revenue"] = pd.to_numeric(out["revenue"]).fillna(0.0).astype("float64")
+    out["first_order_at"] = pd.to_datetime(out["first_order_at"], utc=True)
     out["converted"] = out["orders"] > 0
+    if pre_period_days:
+        out["pre_orders"] = pd.to_numeric(out["pre_orders"]).fillna(0).astype("int64")
+        out["pre_spend"] = pd.to_numeric(out["pre_spend"]).fillna(0.0).astype("float64")
+    else:
+        out = out.drop(columns=["pre_orders", "pre_spend"])
     return out
 
 
-def _pre_period_spend(users: pd.DataFrame, orders: pd.DataFrame, days: int) -> pd.DataFrame:
-    joined = orders.merge(users[["customer_id", "assigned_at"]], on="customer_id", how="inner")
-    start = joined["assigned_at"] - pd.Timedelta(days=days)
-    before = joined[
-        (joined["ordered_at"] >= start) & (joined["ordered_at"] < joined["assigned_at"])
-    ]
-    per_user = before.groupby("customer_id").agg(
-        pre_orders=("ordered_at", "size"), pre_spend=("amount", lambda s: float(s.fillna(0).sum()))
-    )
-    out = users.merge(per_user, left_on="customer_id", right_index=True, how="left")
-    out["pre_orders"] = out["pre_orders"].fillna(0).astype("int64")
-    out["pre_spend"] = out["pre_spend"].fillna(0.0).astype("float64")
-    return out
+def _status(orders: pd.DataFrame) -> list[str]:
+    return ["status"] if "status" in orders.columns else []
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table, missing values as nulls (built column by column: the
+    pandas converter of pyarrow trips a pandas 3.1 deprecation on time-zone columns)."""
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            naive = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            unit = np.datetime_data(naive.dtype)[0]
+            columns[str(name)] = pa.array(naive, type=pa.timestamp(unit, tz="UTC"))
+        else:
+            columns[str(name)] = pa.array(values.to_numpy(), from_pandas=True)
+    return pa.table(columns)
 
 
 def _counts_from_users(users: pd.DataFrame, variants: tuple[str, ...]) -> pd.DataFrame:
