@@ -22,7 +22,7 @@ The flow (each step a module):
    descriptions and who/why tags.
 5. **Scoring** (:mod:`~workbench.churn.scoring`): the champion loaded by alias scores the
    customers in batches: ``churn_scores.parquet``, risk bands, the opted-in win-back
-   audience, and :func:`value_at_risk` (where the CLV stage plugs in).
+   audience, and :func:`risk_band_table` (the CLV stage adds the value at risk per band).
 6. **Explanations** (:mod:`~workbench.churn.explain`, :mod:`~workbench.churn.reasons`):
    SHAP contributions of the scoring model for every scored customer, computed once
    (XGBoost's native Tree SHAP, or coefficient × standardised value for the logistic
@@ -135,8 +135,8 @@ from workbench.churn.scoring import (
     AUDIENCE_FILE,
     risk_band,
     risk_band_shares,
+    risk_band_table,
     scores_table,
-    value_at_risk,
     winback_audience,
     write_audience,
 )
@@ -244,7 +244,7 @@ __all__ = [
     "train_models",
     "training_windows",
     "treeexplainer_shap_values",
-    "value_at_risk",
+    "risk_band_table",
     "version_description",
     "winback_audience",
     "write_audience",

@@ -26,7 +26,7 @@ __all__ = [
     "scores_table",
     "winback_audience",
     "write_audience",
-    "value_at_risk",
+    "risk_band_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,62 +161,23 @@ def write_audience(audience: pd.DataFrame, folder: str | Path) -> Path:
     return path
 
 
-def value_at_risk(
-    scores: pd.DataFrame, clv: pd.DataFrame | None = None, *, clv_column: str = "clv"
-) -> pd.DataFrame:
-    """Customers and mean churn probability per risk band — and, given a customer lifetime
-    value table, the value at risk: Σ churn probability × CLV per band.
-
-    This is where the CLV stage (issue 18) plugs into the churn report: pass its table
-    (``customer_id`` and ``clv_column``). Without it the value columns are absent.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        :func:`scores_table` output (``customer_id``, ``churn_probability``, ``risk_band``).
-    clv : DataFrame, optional
-        One row per customer: ``customer_id`` and ``clv_column``. Scored customers
-        without a value are counted in ``customers_without_clv``.
-    clv_column : str
-        The value column of ``clv``.
-
-    Returns
-    -------
-    DataFrame
-        risk_band, customers, mean_probability; with ``clv`` also clv_total,
-        value_at_risk and customers_without_clv. One row per band, lowest risk first.
+def risk_band_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Customers and mean churn probability per risk band, lowest risk first (every band,
+    empty ones with 0 customers). The value at risk per band — churn probability × CLV —
+    is the CLV stage's :func:`workbench.clv.value_at_risk`.
 
     Examples
     --------
     >>> s = pd.DataFrame({"customer_id": ["a", "b", "c"],
     ...                   "churn_probability": [0.1, 0.8, 0.9],
     ...                   "risk_band": ["low", "high", "high"]})
-    >>> value_at_risk(s)["customers"].tolist()
+    >>> risk_band_table(s)["customers"].tolist()
     [1, 0, 2]
-    >>> v = value_at_risk(s, pd.DataFrame({"customer_id": ["b", "c"], "clv": [100.0, 50.0]}))
-    >>> v.loc[v["risk_band"] == "high", "value_at_risk"].item()
-    125.0
     """
     frame = scores[["customer_id", "churn_probability", "risk_band"]].copy()
     frame["risk_band"] = pd.Categorical(
         frame["risk_band"].astype("str"), categories=list(RISK_BANDS), ordered=True
     )
-    if clv is not None:
-        missing = [c for c in ("customer_id", clv_column) if c not in clv.columns]
-        if missing:
-            raise ValueError(
-                f"value_at_risk: the CLV table has no column(s) {', '.join(missing)}; "
-                f"expected customer_id and {clv_column!r}"
-            )
-        values = (
-            clv.assign(customer_id=clv["customer_id"].astype("str"))
-            .drop_duplicates("customer_id")
-            .set_index("customer_id")[clv_column]
-        )
-        frame["clv"] = pd.to_numeric(
-            values.reindex(frame["customer_id"].astype("str")).to_numpy(), errors="coerce"
-        )
-        frame["at_risk"] = frame["churn_probability"] * frame["clv"]
     grouped = frame.groupby("risk_band", observed=False)
     out = pd.DataFrame(
         {
@@ -224,8 +185,4 @@ def value_at_risk(
             "mean_probability": grouped["churn_probability"].mean(),
         }
     )
-    if clv is not None:
-        out["clv_total"] = grouped["clv"].sum(min_count=1)
-        out["value_at_risk"] = grouped["at_risk"].sum(min_count=1)
-        out["customers_without_clv"] = grouped["clv"].apply(lambda v: int(v.isna().sum()))
     return out.rename_axis("risk_band").reset_index().astype({"risk_band": "str"})

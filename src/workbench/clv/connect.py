@@ -62,8 +62,7 @@ def value_at_risk(churn_scores: pd.DataFrame, clv_table: pd.DataFrame) -> pd.Dat
         One row per band — in the categories' order when ``risk_band`` is categorical,
         else by rising mean churn probability —: ``risk_band`` (str), ``customers``,
         ``mean_probability``, ``clv_total``, ``value_at_risk``, ``value_at_risk_share``
-        (of the total over the bands) and ``customers_without_clv``. The columns are
-        those of the churn branch's ``churn.value_at_risk(scores, clv)`` plus the share.
+        (of the total over the bands) and ``customers_without_clv``.
 
     Examples
     --------
