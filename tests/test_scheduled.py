@@ -93,6 +93,11 @@ def test_compare_highlights_changes_beyond_thresholds(tmp_path):
     assert table.loc["A/B decision", "highlight"]
     assert not table.loc["A/B decision variant", "highlight"]
 
+    del after["churn"], after["segmentation"]  # a run of some stages only (--stages)
+    third = _write_run(tmp_path / "r3", "2026-01-15T00:00:00", after)
+    stages = set(compare_runs(third, second)["stage"])
+    assert "churn" not in stages and "segmentation" not in stages, "not run is not a change"
+
 
 def test_previous_run_is_on_the_same_source(tmp_path):
     _write_run(tmp_path / "other", "2026-01-01T00:00:00", {}, data_dir="/elsewhere")

@@ -130,6 +130,8 @@ def compare_runs(current: Path, previous: Path | None) -> pd.DataFrame:
     then = load_summaries(previous) if previous else {}
     rows = []
     for item in TRACKED:
+        if item.stage not in now:  # not run this time (--stages, not applicable): no change
+            continue
         after = _walk(now.get(item.stage), item)
         before = _walk(then.get(item.stage), item)
         if isinstance(after, Mapping) or isinstance(before, Mapping):

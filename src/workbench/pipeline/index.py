@@ -41,6 +41,7 @@ th{background:#f4f5f7} .ok{color:#17803d;font-weight:600} .failed{color:#b42318;
 code{background:#f4f5f7;padding:0 .25rem;border-radius:3px}
 .changed{background:#fff4ce} .numbers{font-size:.85rem;color:#333} .err{color:#b42318}
 .reason{color:#5b6472} .sentence{margin-bottom:.25rem} .items span{margin-right:.9rem;white-space:nowrap}
+.stages{table-layout:fixed} .stages td{overflow-wrap:anywhere}
 .headline-warning .sentence{color:#b54708} .headline-alert .sentence{color:#b42318}
 """
 
@@ -126,8 +127,10 @@ def write_index(
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html_text(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html_text(title)}</h1>"
         f'<div class="meta">{meta_html}</div>'
-        "<table><thead><tr><th>stage</th><th>status</th><th>duration</th><th>headline</th>"
-        f"<th>outputs</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        '<table class="stages"><thead><tr><th style="width:10rem">stage</th>'
+        '<th style="width:7.5rem">status</th><th style="width:5rem">duration</th>'
+        '<th>headline</th><th style="width:6rem">outputs</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
         f"{''.join(extra_sections)}</body></html>"
     )
     target = Path(target)
