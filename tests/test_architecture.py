@@ -69,12 +69,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: outputs are read through the catalog). The imports that hold today: churn builds its
 #: model inputs with the feature code; segmentation clusters the features. The branches
 #: of the next stages bring: uplift reuses churn's model columns and the experiment
-#: inputs; monitoring re-scores churn on the features. Every dependency points to an
+#: inputs and builds the features as of an experiment's first assignment; monitoring re-scores churn on the features. Every dependency points to an
 #: earlier stage in :data:`STAGE_ORDER` (checked below).
 STAGE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "segmentation": frozenset({"features"}),
     "churn": frozenset({"features"}),
-    "uplift": frozenset({"churn", "experiments"}),
+    "uplift": frozenset({"features", "churn", "experiments"}),
     "monitoring": frozenset({"features", "churn"}),
 }
 
