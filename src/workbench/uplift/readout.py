@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.display import Headline, HeadlineItem, fmt_int, fmt_number, md_text
+from workbench.display import Headline, HeadlineItem, fmt_int, md_text
 from workbench.uplift.evaluate import NO_HETEROGENEITY, RANDOM, at_k_column
 from workbench.uplift.inputs import arm_column
 from workbench.uplift.params import BASELINE
@@ -39,6 +39,11 @@ KINDS = {
     "persuadable": "int",
     "share": "pct",
 }
+
+
+def _qini(value: float | None) -> str:
+    """A Qini coefficient with three decimals (``–`` when missing)."""
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _effect_text(value: float | None, binary: bool) -> str:
@@ -89,12 +94,12 @@ def headline(summary: dict[str, Any]) -> Headline:
             continue
         qini = models[name][arm]["qini"]
         versus = (
-            f" against {fmt_number(top_response, 3)} for the response model"
+            f" against {_qini(top_response)} for the response model"
             if top_response is not None
             else ""
         )
         parts.append(f"{arm}: {name} ranks customers with a holdout Qini of "
-                     f"{fmt_number(qini, 3)}{versus}")  # fmt: skip
+                     f"{_qini(qini)}{versus}")  # fmt: skip
         if best is None or qini > best[0]:
             best = (qini, top_response)
     total = summary["rows"]["total"]
@@ -114,7 +119,7 @@ def headline(summary: dict[str, Any]) -> Headline:
         ),  # fmt: skip
     ]
     if best is not None:
-        versus = f"{fmt_number(best[0], 3)} vs {fmt_number(best[1], 3)}"
+        versus = f"{_qini(best[0])} vs {_qini(best[1])}"
         items.append(HeadlineItem("best Qini vs response", versus, "text"))
     if scores:
         threshold = scores["persuadable_uplift"]
