@@ -144,6 +144,12 @@ CASES: tuple[Case, ...] = (
     Case("clv_fits", _C + "clv:fit_closed_form", "CLV: closed-form MLE fits one by one"),
     Case("clv_pymc_map", _C + "clv:fit_pymc_map", "CLV: pymc-marketing MAP, BG/NBD + Pareto/NBD"),
     Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
+    Case(
+        "uplift",
+        _C + "uplift:run_stage",
+        "uplift: point-in-time features, 8 models on the holdout, gate, refit, scores",
+    ),
+    Case("uplift_fits", _C + "uplift:fit_models_one_by_one", "uplift: each model fitted apart"),
 )
 
 RATIOS: tuple[Ratio, ...] = (

@@ -70,13 +70,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: model inputs with the feature code; segmentation clusters the features; experiments builds
 #: segments as of the first assignment with the feature code (issue 16). The branches
 #: of the next stages bring: uplift reuses churn's model columns and the experiment
-#: inputs; monitoring re-scores churn on the features. Every dependency points to an
-#: earlier stage in :data:`STAGE_ORDER` (checked below).
+#: inputs and builds the features as of an experiment's first assignment; monitoring
+#: re-scores churn on the features. Every dependency points to an earlier stage in
+#: :data:`STAGE_ORDER` (checked below).
 STAGE_DEPENDENCIES: dict[str, frozenset[str]] = {
     "segmentation": frozenset({"features"}),
     "churn": frozenset({"features"}),
     "experiments": frozenset({"features"}),
-    "uplift": frozenset({"churn", "experiments"}),
+    "uplift": frozenset({"features", "churn", "experiments"}),
     "monitoring": frozenset({"features", "churn"}),
 }
 

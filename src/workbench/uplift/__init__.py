@@ -4,8 +4,8 @@ An A/B test says whether a campaign works on average; uplift models say for whom
 customers it persuades, not those who would buy anyway or whom it puts off. The flow
 (each step a module):
 
-1. **Inputs** (:mod:`~workbench.uplift.inputs`, :mod:`~workbench.uplift.pit`): a
-   customer-level table (treatment column and control value, outcome 0/1 · yes/no ·
+1. **Inputs** (:mod:`~workbench.uplift.source`, :mod:`~workbench.uplift.inputs`,
+   :mod:`~workbench.uplift.pit`): a customer-level table (treatment column and control value, outcome 0/1 · yes/no ·
    true/false · a number, optional id, features), or an experiment from the canonical
    tables with the outcome in the window after assignment and features as of the first
    assignment date. Several treatment arms: every arm against control.
@@ -23,8 +23,9 @@ customers it persuades, not those who would buy anyway or whom it puts off. The 
 4. **Scores** (:mod:`~workbench.uplift.scoring`): ``uplift_<arm>`` per customer and
    ``best_arm`` (largest positive expected uplift, or none), for the experiment's customers
    and any table with the same feature columns; the persuadable audience.
-5. **Report** (:mod:`~workbench.uplift.summary`, :mod:`~workbench.uplift.figures`):
-   ``uplift.json`` and the Qini and decile figures.
+5. **Report** (:mod:`~workbench.uplift.summary`, :mod:`~workbench.uplift.figures`,
+   :mod:`~workbench.uplift.readout`): ``uplift.json`` with its headline, the report's
+   tables, and the Qini and decile figures.
 
 :mod:`~workbench.uplift.workflow` strings the steps together.
 
@@ -81,9 +82,35 @@ from workbench.uplift.models import (
     make_model,
     model_name,
 )
-from workbench.uplift.params import APPROACHES, BASELINE, LEARNERS, UpliftParams
-from workbench.uplift.pit import OUTCOMES, first_assignment_date, uplift_data_from_tables
+from workbench.uplift.params import APPROACHES, BASELINE, LEARNERS, OUTCOMES, UpliftParams
+from workbench.uplift.pit import first_assignment_date, uplift_data_from_tables
+from workbench.uplift.readout import (
+    KINDS,
+    arm_table,
+    audience_table,
+    chosen_deciles,
+    decisions_markdown,
+    effects_table,
+    headline,
+    input_table,
+    metrics_table,
+)
 from workbench.uplift.scoring import BEST_ARM, best_arm, persuadable_audience, uplift_scores
+from workbench.uplift.source import (
+    PERSUADABLE,
+    UPLIFT_TABLES,
+    ExperimentTables,
+    UpliftInputs,
+    applicable,
+    catalog_scores,
+    choose_experiment,
+    experiment_inputs,
+    file_inputs,
+    place_score_file,
+    read_experiment_tables,
+    read_table,
+    score_file,
+)
 from workbench.uplift.summary import QINI_NORMALISATION, uplift_summary
 from workbench.uplift.workflow import UpliftResult, fit_models, fit_uplift, model_specs
 
@@ -91,47 +118,69 @@ __all__ = [
     "APPROACHES",
     "BASELINE",
     "BEST_ARM",
+    "ClassTransformation",
+    "ExperimentTables",
+    "KINDS",
     "LEARNERS",
     "MODEL_CLASSES",
     "NO_HETEROGENEITY",
     "OUTCOMES",
+    "PERSUADABLE",
     "QINI_NORMALISATION",
     "RANDOM",
     "ROW_ID",
-    "ClassTransformation",
     "ResponseModel",
     "TwoModel",
+    "UPLIFT_TABLES",
     "UpliftData",
     "UpliftInputError",
+    "UpliftInputs",
     "UpliftParams",
     "UpliftResult",
     "XLearner",
+    "applicable",
     "arm_column",
     "arm_columns",
+    "arm_table",
+    "audience_table",
     "auuc_score",
     "average_effects",
     "best_arm",
     "bootstrap_qini",
+    "catalog_scores",
+    "choose_experiment",
     "choose_models",
+    "chosen_deciles",
     "decile_figure",
     "decile_table",
+    "decisions_markdown",
+    "effects_table",
+    "experiment_inputs",
+    "file_inputs",
     "first_assignment_date",
     "fit_models",
     "fit_uplift",
+    "headline",
     "holdout_metrics",
     "holdout_split",
+    "input_table",
     "make_model",
+    "metrics_table",
     "model_name",
     "model_specs",
     "parse_outcome",
     "perfect_qini_curve",
     "perfect_uplift_curve",
+    "place_score_file",
     "persuadable_audience",
     "prepare_uplift_data",
     "qini_coefficient",
     "qini_curve",
     "qini_curves",
     "qini_figure",
+    "read_experiment_tables",
+    "read_table",
+    "score_file",
     "score_frame",
     "uplift_at_k",
     "uplift_by_bin",

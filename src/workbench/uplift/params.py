@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["UpliftParams", "APPROACHES", "LEARNERS", "BASELINE", "UPLIFT_AT_K_STRATEGIES"]
+__all__ = [
+    "UpliftParams",
+    "APPROACHES",
+    "LEARNERS",
+    "BASELINE",
+    "OUTCOMES",
+    "UPLIFT_AT_K_STRATEGIES",
+]
 
 #: The response model (outcome among the treated only): the baseline every uplift model
 #: has to beat.
@@ -19,6 +26,8 @@ APPROACHES = ("two_model", "class_transformation", "x_learner")
 #: Base learners: XGBoost, and a linear model (logistic regression for a binary
 #: outcome, ridge regression for a continuous one and for every effect regression).
 LEARNERS = ("xgboost", "linear")
+#: Outcomes the canonical-tables route builds: conversion in the window (binary) or revenue.
+OUTCOMES = ("converted", "revenue")
 #: How ``uplift_at_k`` picks the top k (scikit-uplift's two strategies).
 UPLIFT_AT_K_STRATEGIES = ("overall", "by_group")
 
@@ -29,6 +38,34 @@ class UpliftParams:
 
     Attributes
     ----------
+    experiment_id : str, default ""
+        Canonical route: the experiment of ``experiment_assignments`` to learn from (""
+        = the only or the most recent one). File route: the name the report uses (the
+        file's name when empty).
+    control : str, default "control"
+        The control arm's value (canonical ``variant`` or the file's ``treatment_column``).
+    window_days : int, default 14
+        Canonical route: the outcome is what a customer did in the ``window_days`` days
+        after their assignment (completed orders); customers whose window is not over by
+        ``as_of`` are left out.
+    outcome : {"converted", "revenue"}, default "converted"
+        Canonical route: conversion (at least one completed order in the window) or the
+        revenue of those orders.
+    features_path : str, default ""
+        File route: a CSV or Parquet table, one row per customer, with the treatment,
+        the outcome and the features known before the assignment (empty: the canonical
+        tables).
+    treatment_column : str, default "treatment"
+        File route: the assigned arm.
+    outcome_column : str, default "outcome"
+        File route: 0/1, yes/no, true/false, or a number (e.g. revenue).
+    id_column : str, default ""
+        File route: the customer id column of ``features_path`` and ``score_path`` (empty:
+        the row number).
+    score_path : str, default ""
+        A CSV or Parquet table with the same feature columns (no outcome needed) to score
+        with the chosen models; its scores are written beside the report as
+        ``uplift_scores.parquet``.
     holdout_size : float, default 0.3
         Share of the rows kept out of training to compare the models (stratified by
         treatment arm × outcome).
@@ -67,7 +104,11 @@ class UpliftParams:
         bootstrapped Qini is above 0 (0.5 ≈ the point estimate above 0).
     min_uplift : float, default 0.0
         ``best_arm`` is the arm with the largest expected uplift when it is above this
-        value, else none; the persuadable audience is the customers above it.
+        value, else none (0: the largest *positive* expected uplift).
+    persuadable_uplift : float, default 0.01
+        The persuadable audience: customers whose best arm's expected uplift is at least
+        this (0.01 = one percentage point of conversion, or one unit of revenue); the
+        targeting stage can filter ``uplift_scores`` on the same number.
     refit : bool, default True
         Refit the chosen models on every row (training plus holdout) before scoring;
         the holdout metrics describe the models fitted on the training rows.
@@ -86,6 +127,15 @@ class UpliftParams:
     ValueError: UpliftParams: approaches must be a non-empty subset of two_model, class_transformation, x_learner; got 's_learner'
     """
 
+    experiment_id: str = ""
+    control: str = "control"
+    window_days: int = 14
+    outcome: str = "converted"
+    features_path: str = ""
+    treatment_column: str = "treatment"
+    outcome_column: str = "outcome"
+    id_column: str = ""
+    score_path: str = ""
     holdout_size: float = 0.3
     approaches: tuple[str, ...] = APPROACHES
     learners: tuple[str, ...] = LEARNERS
@@ -106,6 +156,7 @@ class UpliftParams:
     n_bootstrap: int = 200
     gate_confidence: float = 0.9
     min_uplift: float = 0.0
+    persuadable_uplift: float = 0.01
     refit: bool = True
     n_jobs: int = 1
     random_state: int = 7
@@ -121,7 +172,20 @@ class UpliftParams:
                     f"got {got}"
                 )
             object.__setattr__(self, name, items)
-        for name in ("n_estimators", "max_depth", "max_categories", "n_jobs"):
+        for name in ("experiment_id", "control", "features_path", "treatment_column",
+                     "outcome_column", "id_column", "score_path"):  # fmt: skip
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"UpliftParams: {name} must be text, got {getattr(self, name)!r}")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(
+                f"UpliftParams: outcome must be one of {', '.join(OUTCOMES)}, got {self.outcome!r}"
+            )
+        if self.features_path and not (self.treatment_column and self.outcome_column):
+            raise ValueError(
+                "UpliftParams: features_path needs treatment_column and outcome_column; got "
+                f"{self.treatment_column!r} and {self.outcome_column!r}"
+            )
+        for name in ("n_estimators", "max_depth", "max_categories", "n_jobs", "window_days"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"UpliftParams: {name} must be a positive int, got {value!r}")
@@ -164,8 +228,10 @@ class UpliftParams:
                 f"UpliftParams: uplift_at_k_strategy must be one of "
                 f"{', '.join(UPLIFT_AT_K_STRATEGIES)}, got {self.uplift_at_k_strategy!r}"
             )
-        if not isinstance(self.min_uplift, int | float):
-            raise ValueError(f"UpliftParams: min_uplift must be a number, got {self.min_uplift!r}")
+        for name in ("min_uplift", "persuadable_uplift"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError(f"UpliftParams: {name} must be a number, got {value!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (lists for tuples), e.g. for MLflow parameters."""

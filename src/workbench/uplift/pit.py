@@ -24,13 +24,12 @@ import pandas as pd
 
 from workbench.experiments import ExperimentInputError, experiment_from_tables
 from workbench.uplift.inputs import UpliftData, UpliftInputError, prepare_uplift_data
+from workbench.uplift.params import OUTCOMES
 
 __all__ = ["OUTCOMES", "TREATMENT_COLUMN", "first_assignment_date", "uplift_data_from_tables"]
 
 log = logging.getLogger(__name__)
 
-#: Outcomes the tables route can build: conversion in the window (binary) or revenue.
-OUTCOMES = ("converted", "revenue")
 #: Treatment column of the table built from ``experiment_assignments``.
 TREATMENT_COLUMN = "variant"
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.tracking import safe_key
 from workbench.uplift.evaluate import RANDOM, at_k_column
 from workbench.uplift.params import BASELINE
 from workbench.uplift.scoring import BEST_ARM
+from workbench.uplift.source import UpliftInputs
 from workbench.uplift.workflow import UpliftResult
 
 __all__ = ["QINI_NORMALISATION", "uplift_summary"]
@@ -43,6 +45,7 @@ def uplift_summary(
     *,
     experiment: str = "",
     scores: pd.DataFrame | None = None,
+    inputs: UpliftInputs | None = None,
 ) -> dict[str, Any]:
     """The summary dict of a fitted :class:`~workbench.uplift.workflow.UpliftResult`.
 
@@ -53,7 +56,11 @@ def uplift_summary(
         The experiment's id (the table name when empty).
     scores : pandas.DataFrame, optional
         :meth:`UpliftResult.score` output; adds the count of customers per recommended
-        arm (``"none"`` for no arm).
+        arm (``"none"`` for no arm) and the persuadable audience (best arm's expected
+        uplift at least ``params.persuadable_uplift``) in total and per arm.
+    inputs : UpliftInputs, optional
+        Where the experiment came from: adds ``input`` (route, source, the date the
+        features were built as of).
 
     Returns
     -------
@@ -103,11 +110,50 @@ def uplift_summary(
         "params": params.as_dict(),
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
     }
+    if inputs is not None:
+        when = inputs.features_as_of
+        out["experiment"] = experiment or inputs.experiment
+        out["input"] = {"route": inputs.route, "source": inputs.source,
+                        "features_as_of": None if when is None else str(when.date())}  # fmt: skip
     if scores is not None:
-        counts = scores[BEST_ARM].fillna("none").value_counts()
-        out["scores"] = {
-            "customers": len(scores),
-            "best_arm": {str(k): int(v) for k, v in counts.items()},
-            "min_uplift": params.min_uplift,
-        }
+        out["scores"] = _score_counts(scores, params.min_uplift, params.persuadable_uplift)
+    out["metrics"] = _metrics(out)
+    return out
+
+
+def _score_counts(scores: pd.DataFrame, min_uplift: float, threshold: float) -> dict[str, Any]:
+    counts = scores[BEST_ARM].fillna("none").value_counts()
+    arms = [c for c in scores.columns if str(c).startswith("uplift_")]
+    best = scores[arms].max(axis=1)
+    persuadable = scores[BEST_ARM].notna() & (best >= threshold)
+    per_arm = scores.loc[persuadable, BEST_ARM].value_counts()
+    return {
+        "customers": len(scores),
+        "best_arm": {str(k): int(v) for k, v in counts.items()},
+        "min_uplift": min_uplift,
+        "persuadable_uplift": threshold,
+        "persuadable": int(persuadable.sum()),
+        "persuadable_per_arm": {str(k): int(v) for k, v in per_arm.items()},
+    }
+
+
+def _metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The numbers MLflow logs: per arm the chosen model's and the best response model's
+    holdout Qini, the average effect, and the persuadable audience."""
+    out: dict[str, float] = {}
+    models = summary["models"]
+    for arm in summary["arms"]:
+        chosen = summary["chosen"].get(arm)
+        if chosen is not None:
+            out[safe_key(f"{arm}.qini_chosen")] = models[chosen][arm]["qini"]
+        response = [m[arm]["qini"] for n, m in models.items()
+                    if n.startswith(BASELINE) and arm in m and m[arm]["qini"] is not None]  # fmt: skip
+        if response:
+            out[safe_key(f"{arm}.qini_response")] = max(response)
+        effect = summary["average_effect"][arm]["effect"]
+        if effect is not None:
+            out[safe_key(f"{arm}.average_effect")] = effect
+    scores = summary.get("scores")
+    if scores:
+        out["persuadable"] = float(scores["persuadable"])
     return out
