@@ -1180,3 +1180,16 @@ def test_targeting_notebook_through_the_runner(full_run, pipeline_project, small
         if p.is_file() and (found := _addresses_in(p, known))
     }
     assert not leaks, leaks
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["capping", "consent", "content", "control", "export", "inputs", "params", "readout",
+     "sendtime"],
+)  # fmt: skip
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"workbench.targeting.{module}"))
+    assert result.attempted > 0 and result.failed == 0

@@ -238,9 +238,7 @@ def preview_messages(rows: pd.DataFrame, *, n: int = 3, seed: int = 7) -> list[d
             {
                 "audience": r["audience"],
                 "message_type": r.get("message_type", ""),
-                "send_hour": "not set"
-                if _blank(send_hour)
-                else f"{int(send_hour):02d}:00",
+                "send_hour": "not set" if _blank(send_hour) else f"{int(send_hour):02d}:00",
                 "control": bool(r.get("control", False)),
                 "top_category": None if _blank(r.get("top_category")) else r["top_category"],
                 "products": products,
