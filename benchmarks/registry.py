@@ -143,6 +143,12 @@ CASES: tuple[Case, ...] = (
     Case("clv", _C + "clv:run_stage", "CLV: holdout check, 3 models + Gamma–Gamma, predictions"),
     Case("clv_fits", _C + "clv:fit_closed_form", "CLV: closed-form MLE fits one by one"),
     Case("clv_pymc_map", _C + "clv:fit_pymc_map", "CLV: pymc-marketing MAP, BG/NBD + Pareto/NBD"),
+    Case(
+        "targeting",
+        _C + "targeting:plan_and_export",
+        "targeting: audiences, consent, cap, send hours, content, export",
+        needs=(_FEATURE_TABLE,),
+    ),
     Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
     Case(
         "uplift",

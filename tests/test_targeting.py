@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -882,3 +883,313 @@ def test_params_are_checked():
         tg.TargetingParams(max_messages=0)
     with pytest.raises(ValueError, match=r"default_control_share must be in \[0, 1\), got 1"):
         tg.TargetingParams(default_control_share=1)
+
+
+# --------------------------------------------------------------------------- readout
+
+
+def _raise(exc):
+    def read(name):
+        if name == "clv":
+            return pd.DataFrame({"customer_id": ["a"], "clv": [1.0]}), None
+        raise exc(f"{name} of another source. Run stage x first")
+
+    return read
+
+
+def test_read_upstream_uses_only_outputs_the_catalog_hands_over():
+    from workbench.catalog import MissingOutputError, StaleOutputError
+
+    for exc in (MissingOutputError, StaleOutputError):
+        inputs, notes = tg.read_upstream(_raise(exc))
+        assert set(inputs) == {"churn", "clv", "recommendations", "uplift"}
+        assert inputs["churn"] is None and inputs["uplift"] is None
+        assert inputs["clv"]["clv"].tolist() == [1.0]
+        assert notes[0] == "churn_scores: not used (churn_scores of another source)"
+        assert notes[1] == "clv: 1 rows of this source and as_of"
+    with pytest.raises(KeyError):  # anything else is a real error, not "absent"
+        tg.read_upstream(_raise(KeyError))
+
+
+def test_stage_is_not_applicable_only_when_nothing_can_be_built():
+    f = pd.DataFrame({"customer_id": ["a"]})
+    events = pd.DataFrame({"customer_id": ["a"], "occurred_at": [_t("2026-07-01")]})
+    ok = {"customers": f, "email_events": events.assign(occurred_at=_t("2026-06-01"))}
+    assert tg.applicable(f, ok, AS_OF) is None
+    assert tg.applicable(f.iloc[:0], ok, AS_OF) == (
+        "the feature table holds no customer as of 2026-06-30"
+    )
+    assert tg.applicable(f, {"email_events": events}, AS_OF).startswith("no customers table")
+    assert tg.applicable(f, {"customers": f, "email_events": events}, AS_OF) == (
+        "no e-mail event before 2026-06-30"
+    )
+    table = _rule_table().drop(columns=["churn_probability"])
+    status = tg.evaluate_audiences(table, tg.load_audiences()).audiences
+
+    class Plan:  # plan_applicable reads the audience statuses only
+        pass
+
+    plan = Plan()
+    plan.status = status
+    assert tg.plan_applicable(plan) is None
+    plan.status = status.assign(status="not applicable")
+    assert tg.plan_applicable(plan).startswith("no audience is applicable: cart_recovery (")
+
+
+def test_files_beside_the_data(tmp_path):
+    assert tg.beside_data("", tmp_path, "audiences.yml") is None
+    (tmp_path / "audiences.yml").write_text("version: 1\n")
+    assert tg.beside_data("", tmp_path, "audiences.yml") == tmp_path / "audiences.yml"
+    db = tmp_path / "shop.duckdb"  # a DuckDB source: the file's folder
+    assert tg.beside_data("", db, "audiences.yml") == tmp_path / "audiences.yml"
+    with pytest.raises(FileNotFoundError, match=r"file .*nope.csv \(given\) does not exist"):
+        tg.beside_data(str(tmp_path / "nope.csv"), tmp_path, "suppression.csv")
+    assert tg.planted_hours(tmp_path) is None
+
+
+def test_new_params_are_checked():
+    with pytest.raises(ValueError, match="include_contact must be True or False, got 'yes'"):
+        tg.TargetingParams(include_contact="yes")
+    with pytest.raises(ValueError, match="audiences_file must be a path or empty, got None"):
+        tg.TargetingParams(audiences_file=None)
+
+
+@pytest.mark.slow
+def test_stage_summary_and_headline_hold_sizes_and_no_contact_data(demo, tmp_path):
+    plan = _plan(demo)
+    manifest = tg.export_audiences(plan.rows, tmp_path / "x", salt=SALT)
+    summary = tg.stage_summary(plan, manifest, inputs=["churn_scores: used"], export_folder="x")
+    assert not EMAIL.search(json.dumps(summary))
+    head = summary["headline"]
+    assert head["items"][0] == {"label": "messages", "value": summary["totals"]["messages"],
+                                "kind": "int"}  # fmt: skip
+    sizes = plan.sizes.set_index("audience")
+    for item in head["items"][2:-1]:  # the largest audiences after the cap
+        assert sizes.loc[item["label"], "after_cap"] == item["value"]
+    assert head["status"] == "warning" and "not applicable: persuadables" in head["sentence"]
+    assert summary["metrics"]["vip_after_cap"] == sizes.loc["vip", "after_cap"]
+    assert summary["export"]["folder"] == "x" and summary["inputs"] == ["churn_scores: used"]
+    funnel = tg.funnel_table(plan)
+    assert funnel["priority"].is_monotonic_increasing
+    assert funnel.loc[funnel["audience"] == "persuadables", "reason"].iloc[0].startswith("needs")
+    before = tg.overlap_table(plan, after_cap=False).set_index("audience")
+    assert "persuadables" not in before.index and list(before.columns) == list(before.index)
+    preview = tg.preview_table(plan.rows, n=3, seed=7, first_name_key="fname")
+    assert len(preview) == 3 and preview["opening"].str.startswith("Hi [fname], ").all()
+    assert "customer_id" not in preview.columns
+
+
+# --------------------------------------------------------------------------- demo truth
+
+
+@pytest.fixture(scope="module")
+def demo_email(demo_dir):
+    events = pd.read_parquet(demo_dir / "email_events.parquet")
+    return events, tg.planted_hours(demo_dir)
+
+
+@pytest.mark.slow
+def test_send_time_on_the_demo_recovers_the_planted_hours(demo_email):
+    """On the default demo (20,000 customers, seed 7), measured: personal hours hit 0.681
+    of held-out opens and clicks, the best single hour 0.347, the planted hours 0.744 —
+    0.84 of the oracle's gain (threshold 0.5); 0.82 among customers with a planted hour.
+    Learning from every open (machine opens too) hits only 0.651."""
+    events, truth = demo_email
+    m = tg.evaluate_send_hours(events, AS_OF, truth=truth).metrics
+    assert m["heldout_customers"] > 3000
+    assert m["hit_rate_oracle"] > m["hit_rate_best_hour"] + 0.2  # the planted signal is there
+    assert m["share_of_oracle_gain"] >= 0.5
+    assert m["gain_ci95"][0] > 0
+    assert m["by_planted_hour"]["planted hour"]["share_of_oracle_gain"] >= 0.5
+    naive = tg.evaluate_send_hours(events, AS_OF, truth=truth, discount_machine_opens=False)
+    assert m["hit_rate_personal"] > naive.metrics["hit_rate_personal"] + 0.01
+
+
+@pytest.mark.slow
+def test_send_time_on_the_demo_loses_nothing_without_a_preferred_hour(demo_email):
+    """Customers the simulator gave no preferred hour (they open at hours of one shared
+    profile; their oracle is the best single hour). Measured on the default demo: 1,218
+    customers, 9,077 held-out interactions, personal 0.180 vs best hour 0.150, gain +0.030
+    (95 % interval 0.020 to 0.039). Threshold: the interval's upper end is not below 0
+    and the gain is above -0.01."""
+    events, truth = demo_email
+    result = tg.evaluate_send_hours(events, AS_OF, truth=truth)
+    none = result.by_truth.set_index("group").loc["no planted hour"]
+    assert none["customers"] > 500
+    assert none["hit_rate_oracle"] == none["hit_rate_best_hour"]
+    assert none["gain"] > -0.01 and none["gain_ci95_high"] >= 0
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_preview_renders_in_headless_chromium(chromium, tmp_path):
+    """The preview page draws one card per sample customer with the masked merge field,
+    executes nothing from the data and fetches nothing."""
+    from playwright.sync_api import sync_playwright
+
+    hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    rows = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3"],
+            "audience": ["vip", "win_back", "vip"],
+            "priority": [6, 3, 6],
+            "message_type": ["vip_perks", "winback_offer", "vip_perks"],
+            "control": [False, False, True],
+            "send_hour": pd.array([19, 7, pd.NA], dtype="Int64"),
+            "top_category": [hostile, "home", "garden"],
+            "product_1_id": ["P1", "P2", None],
+            "product_1_name": ["Kettle & Co", None, None],
+            "product_1_reason": ["bought together with your teapot", None, None],
+            "why": ["rfm segment: Champions", hostile, ""],
+        }
+    )
+    path = tmp_path / "preview.html"
+    path.write_text(tg.render_preview(rows, as_of=AS_OF, n=3), encoding="utf-8")
+    requests = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update"],
+        )  # fmt: skip
+        page = browser.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri())
+        cards = page.locator(".card")
+        assert cards.count() == 3
+        assert all(cards.nth(i).is_visible() for i in range(3))
+        text = page.inner_text("body")
+        assert text.count("Hi [first_name],") == 3
+        assert "Kettle & Co (bought together with your teapot)" in text
+        assert "control group: not sent" in text and "send at 19:00 UTC" in text
+        assert hostile in text  # shown as text, not markup
+        assert page.evaluate("window.__pwned === undefined")
+        assert page.locator(".card img, .card script").count() == 0
+        assert "c1" not in text and "c2" not in text
+        browser.close()
+    assert requests == [path.as_uri()]
+
+
+# --------------------------------------------------------------------------- the stage notebook
+
+_PLANTED_EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def _addresses_in(path, known):
+    """Known customer addresses found in a file (Parquet read as a table, else bytes)."""
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        text = frame.astype("str").to_csv(index=False).encode()
+    else:
+        text = path.read_bytes()
+    found = {m.group().decode(errors="replace").lower() for m in _PLANTED_EMAIL.finditer(text)}
+    return found & known
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_targeting_notebook_through_the_runner(full_run, pipeline_project, small_demo_dir):
+    """The stage in the shared pipeline run on the small demo: audiences applicable exactly
+    when their model outputs exist for this source and date, sizes that agree with the
+    exported files, keyed rows that reproduce with the salt, the send-time check against
+    the planted hours, and no e-mail address anywhere in the run's files."""
+    from workbench import catalog
+
+    run = {s.name: s for s in full_run.stages}["targeting"]
+    assert run.status == "ok", run.error
+    summary = json.loads((full_run.output_dir / "targeting.json").read_text())
+    assert summary["as_of"] == "2026-06-30"
+
+    # an audience is applicable exactly when the outputs it needs were written for this run
+    written = {
+        name: catalog.location(pipeline_project, name).exists()
+        for name in ("churn_scores", "clv", "uplift_scores")
+    }
+    needs = {
+        "win_back": ["churn_scores"],
+        "high_value_at_risk": ["churn_scores", "clv"],
+        "persuadables": ["uplift_scores"],
+        "vip": [],
+        "re_engagement": [],
+    }
+    status = {a["audience"]: a for a in summary["audiences"]}
+    for audience, outputs in needs.items():
+        expected = "applicable" if all(written[o] for o in outputs) else "not applicable"
+        assert status[audience]["status"] == expected, audience
+    assert written["churn_scores"], "the churn stage ran before targeting in the full run"
+
+    # sizes: matched >= after consent >= after cap = control + treatment, shares as stated
+    for a in summary["audiences"]:
+        assert a["matched"] >= a["after_consent"] >= a["after_cap"]
+        assert a["after_cap"] == a["control"] + a["treatment"]
+        assert a["control"] == round(a["control_share"] * a["after_cap"])
+    assert summary["overlaps"]["customers_in_several_after_cap"] == 0
+
+    # the export: outside reports/, one CSV and Parquet per applicable audience, as listed
+    folder = pipeline_project.exports_dir / "2026-06-30"
+    assert summary["export"]["folder"] == str(folder)
+    assert pipeline_project.reports_dir not in folder.parents
+    manifest = json.loads((folder / tg.MANIFEST_FILE).read_text())
+    applicable = sorted(a for a, s in status.items() if s["status"] == "applicable")
+    assert sorted({f["audience"] for f in manifest["files"]}) == applicable
+    assert not manifest["include_contact"] and "email" not in manifest["columns"]
+    salt = tg.resolve_salt(salt_file=pipeline_project.targeting_salt_file)
+    rows = pd.read_parquet(catalog.location(pipeline_project, "targeting"))
+    for f in manifest["files"]:
+        path = folder / f["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"]
+        part = pd.read_parquet(path) if f["format"] == "parquet" else pd.read_csv(path)
+        assert len(part) == f["rows"] == status[f["audience"]]["after_cap"]
+        assert int(part["control"].sum()) == status[f["audience"]]["control"]
+        expected = [
+            hmac.new(salt, str(c).encode(), hashlib.sha256).hexdigest() for c in part["customer_id"]
+        ]
+        assert part["key"].tolist() == expected
+    assert len(rows) == sum(f["rows"] for f in manifest["files"] if f["format"] == "csv")
+
+    # send time against the planted hours of the demo
+    evaluation = summary["send_time"]["evaluation"]
+    assert evaluation["share_of_oracle_gain"] >= 0.5
+    assert evaluation["by_planted_hour"]["no planted hour"]["gain"] > -0.02
+
+    # the preview was rendered, masked, beside the report
+    preview = (full_run.output_dir / "targeting_preview.html").read_text()
+    assert preview.count('class="card"') == 3 and "[first_name]" in preview
+
+    # the headline shows the audience sizes
+    items = {i["label"]: i["value"] for i in summary["headline"]["items"]}
+    assert items["messages"] == summary["totals"]["messages"]
+    for name in applicable:
+        if name in items:
+            assert items[name] == status[name]["after_cap"]
+
+    # no customer's e-mail address in any file of the run: reports, exports, MLflow
+    customers = pd.read_parquet(small_demo_dir / "customers.parquet", columns=["email"])
+    known = set(customers["email"].dropna().astype("str").str.strip().str.lower())
+    assert len(known) > 1000
+    tracking = Path(pipeline_project.tracking_uri.removeprefix("sqlite:///")).parent
+    roots = [pipeline_project.reports_dir, folder, tracking]
+    leaks = {
+        str(p): sorted(found)[:3]
+        for root in roots
+        for p in root.rglob("*")
+        if p.is_file() and (found := _addresses_in(p, known))
+    }
+    assert not leaks, leaks
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["capping", "consent", "content", "control", "export", "inputs", "params", "readout",
+     "sendtime"],
+)  # fmt: skip
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"workbench.targeting.{module}"))
+    assert result.attempted > 0 and result.failed == 0

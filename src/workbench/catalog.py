@@ -132,6 +132,8 @@ ENTRIES: dict[str, Entry] = {
               "table", "top products per customer with a score and a reason"),
         Entry("uplift_scores", "uplift", "processed/uplift_scores.parquet", "table",
               "expected uplift per treatment arm and the best arm per customer"),
+        Entry("targeting", "targeting", "processed/targeting.parquet", "table",
+              "send lists: customer, audience, priority, send hour, control flag, content"),
     )
 }  # fmt: skip
 

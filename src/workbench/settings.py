@@ -180,6 +180,17 @@ class Settings:
         return self.data_dir / "processed"
 
     @property
+    def exports_dir(self) -> Path:
+        """Send lists for e-mail platforms (targeting), outside the reports."""
+        return self.processed_dir / "exports"
+
+    @property
+    def targeting_salt_file(self) -> Path:
+        """The salt of targeting's pseudonymous key when ``WORKBENCH_TARGETING_SALT`` is not
+        set (created on first use; keep the data tree private)."""
+        return self.data_dir / ".targeting_salt"
+
+    @property
     def notebooks_dir(self) -> Path:
         return self.root / "notebooks"
 

@@ -191,7 +191,18 @@ def load_template(path: str | Path | None = None) -> jinja2.Template:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value == "nan"
+    """Missing (None, NaN, pd.NA — e.g. a send hour without e-mail events) or ``"nan"``.
+
+    Examples
+    --------
+    >>> [_blank(v) for v in (None, float("nan"), pd.NA, "nan", "", 0, "x")]
+    [True, True, True, True, False, False, False]
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return isinstance(value, str) and value == "nan"
 
 
 def preview_messages(rows: pd.DataFrame, *, n: int = 3, seed: int = 7) -> list[dict[str, Any]]:
@@ -227,9 +238,7 @@ def preview_messages(rows: pd.DataFrame, *, n: int = 3, seed: int = 7) -> list[d
             {
                 "audience": r["audience"],
                 "message_type": r.get("message_type", ""),
-                "send_hour": "not set"
-                if _blank(send_hour) or pd.isna(send_hour)
-                else f"{int(send_hour):02d}:00",
+                "send_hour": "not set" if _blank(send_hour) else f"{int(send_hour):02d}:00",
                 "control": bool(r.get("control", False)),
                 "top_category": None if _blank(r.get("top_category")) else r["top_category"],
                 "products": products,

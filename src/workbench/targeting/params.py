@@ -66,6 +66,15 @@ class TargetingParams:
         Name of the e-mail platform's profile field the template merges as first name.
     preview_customers : int, default 3
         Customers rendered in the template preview.
+    include_contact : bool, default False
+        Put each customer's e-mail address into the export files (column ``email``).
+        Addresses never reach the report, the summary, the logs or MLflow either way.
+    audiences_file : str, default ""
+        A YAML file of audiences; empty means ``audiences.yml`` beside the data when it
+        exists, else the built-in defaults.
+    suppression_file : str, default ""
+        A CSV suppression list (customer_id, email and/or email_sha256); empty means
+        ``suppression.csv`` beside the data when it exists, else none.
 
     Examples
     --------
@@ -90,6 +99,9 @@ class TargetingParams:
     n_products: int = 3
     first_name_key: str = FIRST_NAME_KEY
     preview_customers: int = 3
+    include_contact: bool = False
+    audiences_file: str = ""
+    suppression_file: str = ""
 
     def __post_init__(self) -> None:
         for name in ("max_messages", "cap_days", "bounce_limit", "holdout_days", "n_products"):
@@ -119,6 +131,15 @@ class TargetingParams:
             raise ValueError(
                 f"TargetingParams: prior_strength must be positive or None, got {strength!r}"
             )
+        if not isinstance(self.include_contact, bool):
+            raise ValueError(
+                f"TargetingParams: include_contact must be True or False, got {self.include_contact!r}"
+            )
+        for name in ("audiences_file", "suppression_file"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(
+                    f"TargetingParams: {name} must be a path or empty, got {getattr(self, name)!r}"
+                )
         key = self.first_name_key
         if not isinstance(key, str) or not key.replace("_", "").isalnum():
             raise ValueError(

@@ -323,11 +323,13 @@ def fit_send_hours(
 
 @dataclass
 class SendTimeEvaluation:
-    """Result of :func:`evaluate_send_hours`: headline ``metrics`` and ``by_history``
-    (the same comparison per band of training interactions)."""
+    """Result of :func:`evaluate_send_hours`: headline ``metrics``, ``by_history`` (the
+    same comparison per band of training interactions) and, given the true hours,
+    ``by_truth`` (customers with a planted hour and customers without one)."""
 
     metrics: dict[str, Any]
     by_history: pd.DataFrame
+    by_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _band(n: np.ndarray) -> np.ndarray:
@@ -416,6 +418,7 @@ def evaluate_send_hours(
         oracle_hour = np.floor(pd.to_numeric(true, errors="coerce").reindex(cust).to_numpy())
         oracle_hour = np.where(np.isnan(oracle_hour), fit.population_hour, oracle_hour % HOURS)
         hits["oracle"] = circular_distance(hour, oracle_hour.astype(np.int64)) <= hour_window
+        planted = ~np.isnan(pd.to_numeric(true, errors="coerce").reindex(cust).to_numpy())
     metrics: dict[str, Any] = {
         **base,
         "heldout_customers": int(pd.unique(cust).size),
@@ -451,13 +454,51 @@ def evaluate_send_hours(
     table["gain"] = (table["hit_rate_personal"] - table["hit_rate_best_hour"]).round(4)
     order = [label for _, _, label in _BANDS if label in table.index]
     table = table.loc[order].rename_axis("train_interactions").reset_index()
+    by_truth = pd.DataFrame()
+    if truth is not None:
+        by_truth = _by_truth(cust, hits, planted, seed=seed, n_boot=n_boot)
+        metrics["by_planted_hour"] = {
+            r["group"]: {k: v for k, v in r.items() if k != "group"}
+            for r in by_truth.to_dict("records")
+        }
     log.info(
         "send-time evaluation: personal %.3f vs best hour %.3f on %s held-out interactions",
         metrics["hit_rate_personal"],
         metrics["hit_rate_best_hour"],
         f"{len(test):,}",
     )
-    return SendTimeEvaluation(metrics, table)
+    return SendTimeEvaluation(metrics, table, by_truth)
+
+
+def _by_truth(
+    cust: np.ndarray,
+    hits: dict[str, np.ndarray],
+    planted: np.ndarray,
+    *,
+    seed: int,
+    n_boot: int,
+) -> pd.DataFrame:
+    """The comparison for customers with a planted hour and for those without one."""
+    rows = []
+    for label, mask in (("planted hour", planted), ("no planted hour", ~planted)):
+        if not mask.any():
+            continue
+        part = {k: v[mask] for k, v in hits.items()}
+        row: dict[str, Any] = {
+            "group": label,
+            "customers": int(pd.unique(cust[mask]).size),
+            "heldout_interactions": int(mask.sum()),
+            **{f"hit_rate_{k}": round(float(v.mean()), 4) for k, v in part.items()},
+        }
+        row["gain"] = round(row["hit_rate_personal"] - row["hit_rate_best_hour"], 4)
+        ci = _bootstrap_gain(cust[mask], part, seed=seed, n_boot=n_boot)
+        row["gain_ci95_low"], row["gain_ci95_high"] = ci if ci is not None else (None, None)
+        oracle_gain = row["hit_rate_oracle"] - row["hit_rate_best_hour"]
+        row["share_of_oracle_gain"] = (
+            round(row["gain"] / oracle_gain, 4) if oracle_gain > 0 else None
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _bootstrap_gain(
