@@ -269,6 +269,12 @@ def test_targeting_table_joins_model_outputs_and_names_bad_inputs():
     given = uplift.assign(best_arm=["email", "sms", "none"])
     table, _ = tg.targeting_table(features, uplift=given)
     assert table["best_uplift"].tolist()[:1] == [0.01] and pd.isna(table["best_uplift"][1])
+    named = pd.DataFrame(  # the uplift stage's columns for arms named as in the Hillstrom test
+        {"customer_id": ["a", "b"], "uplift_womens_e_mail": [0.05, 0.01],
+         "uplift_mens_e_mail": [0.02, 0.03], "best_arm": ["Womens E-Mail", "Mens E-Mail"]}
+    )  # fmt: skip
+    table, _ = tg.targeting_table(features, uplift=named)
+    assert table["best_uplift"].tolist()[:2] == [0.05, 0.03]
     with pytest.raises(tg.TargetingInputError, match=r"churn: column\(s\) churn_probability"):
         tg.targeting_table(features, churn=pd.DataFrame({"customer_id": ["a"], "p": [0.1]}))
     twice = pd.DataFrame({"customer_id": ["a", "a"], "churn_probability": [0.1, 0.2]})

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -70,6 +71,7 @@ __all__ = [
     "read_table",
     "remove_folder_stamp",
     "stamp_of_file",
+    "uplift_column",
     "write_folder_stamp",
     "write_table",
 ]
@@ -136,6 +138,20 @@ ENTRIES: dict[str, Entry] = {
               "send lists: customer, audience, priority, send hour, control flag, content"),
     )
 }  # fmt: skip
+
+
+def uplift_column(arm: str) -> str:
+    """The column of ``uplift_scores`` that holds an arm's uplift: ``uplift_`` plus the arm
+    in lower case, non-alphanumerics replaced by ``_`` (the uplift stage writes it, the
+    targeting stage finds ``best_arm``'s column with it).
+
+    Examples
+    --------
+    >>> uplift_column("Womens E-Mail")
+    'uplift_womens_e_mail'
+    """
+    slug = re.sub(r"[^0-9a-z]+", "_", str(arm).casefold()).strip("_")
+    return f"uplift_{slug or 'arm'}"
 
 
 def entry(name: str) -> Entry:

@@ -27,6 +27,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from workbench import catalog
+
 __all__ = [
     "CLV_TIERS",
     "TargetingInputError",
@@ -164,8 +166,11 @@ def _uplift(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     values = out[arms].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
     if "best_arm" in out.columns:
-        position = {c.removeprefix("uplift_"): i for i, c in enumerate(arms)}
-        index = out["best_arm"].astype("str").map(position)
+        position = {c: i for i, c in enumerate(arms)}
+        # best_arm holds the arm's own name ("Womens E-Mail"); its column is the slug
+        index = out["best_arm"].map(
+            lambda arm: None if pd.isna(arm) else position.get(catalog.uplift_column(arm))
+        )
         known = index.notna().to_numpy()
         best = np.full(len(out), np.nan)
         rows = np.flatnonzero(known)

@@ -15,7 +15,6 @@ the rule and the value found.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from workbench import catalog
 from workbench.churn.model import ModelColumns, split_feature_columns
 
 __all__ = [
@@ -389,8 +389,7 @@ def arm_column(arm: str) -> str:
     >>> arm_column("Womens E-Mail")
     'uplift_womens_e_mail'
     """
-    slug = re.sub(r"[^0-9a-z]+", "_", str(arm).casefold()).strip("_")
-    return f"uplift_{slug or 'arm'}"
+    return catalog.uplift_column(arm)
 
 
 def arm_columns(arms: Sequence[str]) -> dict[str, str]:
