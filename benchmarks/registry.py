@@ -130,6 +130,11 @@ CASES: tuple[Case, ...] = (
     Case("clv_fits", _C + "clv:fit_closed_form", "CLV: closed-form MLE fits one by one"),
     Case("clv_pymc_map", _C + "clv:fit_pymc_map", "CLV: pymc-marketing MAP, BG/NBD + Pareto/NBD"),
     Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
+    Case(
+        "recommendations_stage",
+        _C + "recommend:stage",
+        "recommendations notebook: read, run, write",
+    ),
 )
 
 RATIOS: tuple[Ratio, ...] = (
