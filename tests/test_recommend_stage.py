@@ -12,6 +12,7 @@ import pytest
 
 from tests.canonical import canonical_table
 from workbench import recommend
+from workbench.canonical import open_tables
 from workbench.customer360 import Customer360
 from workbench.recommend import RecommendParams, time_split
 from workbench.simulate import simulate
@@ -185,6 +186,13 @@ def test_customer_recommendations_and_the_360_section():
     assert other.recommendations is None
     assert any("C0003 has no recommendations" in n for n in other.notes)
     assert Customer360(features=features).profile("C0001").recommendations is None
+    # with the source tables, the products' names and categories come along
+    orders, items, _ = _shop(SHOP)
+    tables = open_tables({"orders": orders, "order_items": items, "products": products})
+    named = Customer360(features=features, as_of=AS_OF, recommendations=recs, inputs=tables)
+    shown = named.profile("C0001").recommendations
+    assert shown["name"].tolist() == ["Lamp", "<i>Atlas</i>"]
+    assert shown["category"].tolist() == ["home", "books"]
 
 
 def test_affinity_recovery_by_hand():

@@ -152,6 +152,7 @@ class Customer360:
         self._sorted = sorted(self._folded)
         self._segments = _by_id(self.segments)
         self._scores = _by_id(self.scores)
+        self._products: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ ids
 
@@ -258,10 +259,11 @@ class Customer360:
         """The customer's list of the recommendations stage, with product names."""
         if self.recommendations is None:
             return None
-        products = None
-        if self.inputs is not None and self.inputs.has("products"):
-            products = _products(self.inputs)
-        found = customer_recommendations(self.recommendations, cid, products)
+        if self._products is None and self.inputs is not None and self.inputs.has("products"):
+            table = self.inputs.tables["products"]
+            columns = [c for c in ("product_id", "name", "category") if c in table.columns]
+            self._products = self.inputs.to_pandas(table.select(*columns))  # small: read once
+        found = customer_recommendations(self.recommendations, cid, self._products)
         if found is None:
             notes.append(f"{cid} has no recommendations: no order before the stage's as_of")
         return found
@@ -379,13 +381,3 @@ def _order_lines(inputs: CanonicalTables, orders: pd.DataFrame | None) -> pd.Dat
     else:
         lines = lines.select("order_id", "quantity")
     return inputs.to_pandas(lines)
-
-
-def _products(inputs: CanonicalTables) -> pd.DataFrame:
-    """Product ids with their names and categories (cached: the catalogue is small)."""
-    key = "customer360:products"
-    if key not in inputs._cache:
-        table = inputs.tables["products"]
-        columns = [c for c in ("product_id", "name", "category") if c in table.columns]
-        inputs._cache[key] = inputs.to_pandas(table.select(*columns))
-    return inputs._cache[key]
