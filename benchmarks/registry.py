@@ -149,13 +149,18 @@ CASES: tuple[Case, ...] = (
         "targeting: audiences, consent, cap, send hours, content, export",
         needs=(_FEATURE_TABLE,),
     ),
-    Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
     Case(
         "uplift",
         _C + "uplift:run_stage",
         "uplift: point-in-time features, 8 models on the holdout, gate, refit, scores",
     ),
     Case("uplift_fits", _C + "uplift:fit_models_one_by_one", "uplift: each model fitted apart"),
+    Case(
+        "recommendations_stage",
+        _C + "recommend:stage",
+        "recommendations notebook: read, run, write",
+    ),
+    Case("pipeline", _C + "pipeline:whole_pipeline", "whole pipeline (workbench run)"),
 )
 
 RATIOS: tuple[Ratio, ...] = (

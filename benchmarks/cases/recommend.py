@@ -11,7 +11,7 @@ from workbench import recommend
 from workbench.loading import load_tables
 from workbench.stage import parse_as_of
 
-__all__ = ["recommendations", "interaction_matrix"]
+__all__ = ["recommendations", "interaction_matrix", "stage"]
 
 _TABLES = ["orders", "order_items", "products"]
 
@@ -67,4 +67,38 @@ def interaction_matrix(data_dir: Path, work_dir: Path) -> dict:
         "compute_s": round(time.perf_counter() - started, 3),
         "customers": data.n_users,
         "products": data.n_items,
+    }
+
+
+def stage(data_dir: Path, work_dir: Path) -> dict:
+    """What the recommendations notebook computes with its defaults: orders before
+    ``as_of``, their lines and the products read on the engine
+    (:func:`~workbench.recommend.read_inputs`), :func:`~workbench.recommend.run_recommendations`
+    (validation search, test comparison with bootstrap intervals, the exclusion check,
+    the chosen model refit for every customer with reasons, the summary), the report's
+    reason table, and ``recommendations.parquet`` written to ``work_dir``. Figures and
+    MLflow are left out; ``compute_s`` excludes reading."""
+    params = recommend.RecommendParams()
+    as_of = parse_as_of(bench_config().as_of)
+    times: dict[str, float] = {}
+    with stopwatch(times, "read_s"):
+        inputs = recommend.read_inputs(data_dir, as_of)
+    started = time.perf_counter()
+    with stopwatch(times, "run_s"):
+        result = recommend.run_recommendations(
+            inputs.orders, inputs.order_items, as_of, products=inputs.products, params=params
+        )
+    with stopwatch(times, "write_s"):
+        recommend.reason_table(result.recommendations)
+        result.recommendations.to_parquet(work_dir / recommend.RECOMMENDATIONS_FILE)
+    summary = result.summary
+    return {
+        "rows": int(summary["customers"]),
+        "rows_what": "customers with recommendations",
+        "compute_s": round(time.perf_counter() - started, 3),
+        **times,
+        "chosen": summary["chosen"],
+        "test_ndcg_at_k": summary["models"][summary["chosen"]]["ndcg_at_k"],
+        "lift_over_popularity": summary["lift_over_popularity"],
+        "evaluated_customers": summary["evaluated_customers"],
     }

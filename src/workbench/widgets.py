@@ -198,14 +198,23 @@ def _show_activity(profile: CustomerProfile) -> None:
         display(HTML(_H4.format("Notes") + f"<ul>{items}</ul>"))
 
 
+def _show_recommendations(profile: CustomerProfile) -> None:
+    recommendations = getattr(profile, "recommendations", None)
+    if recommendations is None:
+        return  # no list: the notes say why
+    display(HTML(_H4.format("Recommended products")))
+    _table(recommendations, "No recommendations.")
+
+
 def show_customer(profile: CustomerProfile) -> None:
     """Display one :class:`~workbench.customer360.CustomerProfile`: headline, RFM values
-    and segment, audiences, churn probability with its reasons and SHAP waterfall, recent
-    orders, engagement and notes (what the :func:`customer_360` widget shows, as plain
-    output)."""
+    and segment, audiences, churn probability with its reasons and SHAP waterfall,
+    recommended products with their reasons, recent orders, engagement and notes (what
+    the :func:`customer_360` widget shows, as plain output)."""
     _show_header(profile)
     _show_segments(profile)
     _show_churn(profile)
+    _show_recommendations(profile)
     _show_activity(profile)
 
 
@@ -292,6 +301,7 @@ def customer_360(view: Customer360, *, customer_id: str = "", options: int = 100
             ("header", {}),
             ("segments", {"width": "50%", "padding": "0 12px 0 0"}),
             ("churn", {"width": "50%"}),
+            ("recommendations", {}),
             ("activity", {}),
         )
     }
@@ -312,6 +322,7 @@ def customer_360(view: Customer360, *, customer_id: str = "", options: int = 100
             ("header", _show_header),
             ("segments", _show_segments),
             ("churn", _show_churn),
+            ("recommendations", _show_recommendations),
             ("activity", _show_activity),
         ):
             parts[name].clear_output(wait=True)
@@ -330,6 +341,7 @@ def customer_360(view: Customer360, *, customer_id: str = "", options: int = 100
             status,
             parts["header"],
             widgets.HBox([parts["segments"], parts["churn"]]),
+            parts["recommendations"],
             parts["activity"],
         ]
     )

@@ -141,6 +141,7 @@ def open_customer360(
     expect = catalog.Expect(stamp.source, stamp.as_of)
     segments, _ = _processed(settings, "segments", expect, notes)
     scores, score_stamp = _processed(settings, "churn_scores", expect, notes)
+    recommendations, _ = _processed(settings, "recommendations", expect, notes)
     client = _point_mlflow(settings.tracking_uri)
     model, version = None, None
     registered = project_model_name(settings.for_source(stamp.source.source), model_name)
@@ -171,6 +172,7 @@ def open_customer360(
         meanings=dict(zip(dictionary["column"], dictionary["meaning"], strict=True)),
         notes=notes,
         scored_with=None if score_stamp is None else score_stamp.extra.get("version"),
+        recommendations=recommendations,
     )
     log.info(
         "customer 360: %s customers as of %s; champion %s",

@@ -31,6 +31,7 @@ from workbench.customer360.tables import (
     recent_orders,
     rfm_table,
 )
+from workbench.recommend.connect import customer_recommendations
 
 __all__ = ["CustomerNotFound", "CustomerProfile", "Customer360"]
 
@@ -71,6 +72,9 @@ class CustomerProfile:
         How the champion model builds this customer's churn probability (SHAP).
     notes : list of str
         What could not be shown, and why.
+    recommendations : DataFrame or None
+        rank, product_id, name, category, score, reason of the products the
+        recommendations stage chose for this customer (None: no list).
     """
 
     customer_id: str
@@ -83,6 +87,7 @@ class CustomerProfile:
     audiences: pd.DataFrame
     waterfall: go.Figure | None
     notes: list[str] = field(default_factory=list)
+    recommendations: pd.DataFrame | None = None
 
     def headline_table(self) -> pd.DataFrame:
         """The headline as a two-column table (what, value)."""
@@ -116,6 +121,8 @@ class Customer360:
         What is missing, for every customer.
     scored_with : str or None
         The model version that made ``churn_scores.parquet``.
+    recommendations : DataFrame or None
+        ``recommendations.parquet`` (stage 06).
     """
 
     features: pd.DataFrame
@@ -129,6 +136,7 @@ class Customer360:
     meanings: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     scored_with: str | None = None
+    recommendations: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if "customer_id" not in self.features.columns:
@@ -144,6 +152,7 @@ class Customer360:
         self._sorted = sorted(self._folded)
         self._segments = _by_id(self.segments)
         self._scores = _by_id(self.scores)
+        self._products: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ ids
 
@@ -243,7 +252,21 @@ class Customer360:
             ),
             waterfall=waterfall,
             notes=notes,
+            recommendations=self._recommendations(cid, notes),
         )
+
+    def _recommendations(self, cid: str, notes: list[str]) -> pd.DataFrame | None:
+        """The customer's list of the recommendations stage, with product names."""
+        if self.recommendations is None:
+            return None
+        if self._products is None and self.inputs is not None and self.inputs.has("products"):
+            table = self.inputs.tables["products"]
+            columns = [c for c in ("product_id", "name", "category") if c in table.columns]
+            self._products = self.inputs.to_pandas(table.select(*columns))  # small: read once
+        found = customer_recommendations(self.recommendations, cid, self._products)
+        if found is None:
+            notes.append(f"{cid} has no recommendations: no order before the stage's as_of")
+        return found
 
     def _churn(
         self, cid: str, row: pd.DataFrame, score: pd.Series | None, notes: list[str], *, top: int

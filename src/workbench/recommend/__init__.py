@@ -21,8 +21,15 @@ The flow (each step a module):
 5. **Final lists** (:mod:`~workbench.recommend.final`): the chosen model refit on all data
    before ``as_of`` for every customer with an order before it, with a reason per product;
    :mod:`~workbench.recommend.summary` builds ``recommendations.json``.
+6. **Stage** (:mod:`~workbench.recommend.inputs`, :mod:`~workbench.recommend.report`,
+   :mod:`~workbench.recommend.truth`, :mod:`~workbench.recommend.connect`): what the
+   notebook reads and whether it applies, the report's tables, sentences and headline,
+   the check against the demo's planted tastes, and one customer's list for the
+   customer 360 view.
 
-:func:`run_recommendations` strings the steps together.
+:func:`run_recommendations` strings the steps together (with :func:`exclusion_effect`,
+the evidence for ``exclude_purchased``); :func:`unevaluated_recommendations` gives lists
+when the history is too short for the time split.
 
 Examples
 --------
@@ -34,6 +41,7 @@ Examples
 """
 
 from workbench.recommend.collaborative import ALS, BPR, SIMILARITIES, ItemKNN, bm25_items
+from workbench.recommend.connect import CUSTOMER_COLUMNS, customer_recommendations
 from workbench.recommend.evaluate import (
     COLLABORATIVE,
     DEFAULT_GRIDS,
@@ -49,6 +57,14 @@ from workbench.recommend.final import (
     basket_cooccurrence,
     explain,
     final_recommendations,
+)
+from workbench.recommend.inputs import (
+    RECOMMEND_TABLES,
+    RecommendInputs,
+    applicable,
+    evaluation_problem,
+    input_overview,
+    read_inputs,
 )
 from workbench.recommend.interactions import (
     Interactions,
@@ -81,6 +97,16 @@ from workbench.recommend.models import (
 )
 from workbench.recommend.params import RECOMMENDATIONS_FILE, WEIGHTINGS, RecommendParams
 from workbench.recommend.ranking import top_k
+from workbench.recommend.report import (
+    KINDS,
+    MODEL_LABELS,
+    choice_markdown,
+    example_lists,
+    exclusion_markdown,
+    headline,
+    model_table,
+    reason_table,
+)
 from workbench.recommend.split import (
     EvaluationSet,
     TimeSplit,
@@ -89,17 +115,28 @@ from workbench.recommend.split import (
     time_split,
 )
 from workbench.recommend.summary import recommendations_summary
-from workbench.recommend.workflow import RecommendationsResult, run_recommendations
+from workbench.recommend.truth import AFFINITY_FILE, affinity_recovery, read_planted_affinity
+from workbench.recommend.workflow import (
+    RecommendationsResult,
+    exclusion_effect,
+    run_recommendations,
+    unevaluated_recommendations,
+)
 
 __all__ = [
+    "AFFINITY_FILE",
     "ALS",
     "BPR",
     "COLLABORATIVE",
+    "CUSTOMER_COLUMNS",
     "DEFAULT_GRIDS",
     "FINAL_COLUMNS",
+    "KINDS",
     "METRICS",
     "MODELS",
+    "MODEL_LABELS",
     "RECOMMENDATIONS_FILE",
+    "RECOMMEND_TABLES",
     "SIMILARITIES",
     "WEIGHTINGS",
     "Blend",
@@ -111,30 +148,45 @@ __all__ = [
     "ItemKNN",
     "Lines",
     "Popularity",
+    "RecommendInputs",
     "RecommendParams",
     "RecommendationsResult",
     "Recommender",
     "TimeSplit",
+    "affinity_recovery",
+    "applicable",
     "basket_cooccurrence",
     "bm25_items",
     "bootstrap_ci",
     "build_interactions",
     "buyers_per_item",
     "catalogue_coverage",
+    "choice_markdown",
     "comparison_table",
     "completed_lines",
+    "customer_recommendations",
     "evaluate_model",
     "evaluate_models",
+    "evaluation_problem",
     "evaluation_set",
+    "example_lists",
+    "exclusion_effect",
+    "exclusion_markdown",
     "explain",
     "final_recommendations",
+    "headline",
+    "input_overview",
     "interactions_from_lines",
     "line_codes",
     "make_model",
+    "model_table",
     "metrics_from_arrays",
     "paired_bootstrap",
     "purchases_in_window",
     "ranking_metrics",
+    "read_inputs",
+    "read_planted_affinity",
+    "reason_table",
     "recommendations_summary",
     "repurchase_share",
     "require_columns",
@@ -144,4 +196,5 @@ __all__ = [
     "top_categories",
     "top_k",
     "tune_models",
+    "unevaluated_recommendations",
 ]

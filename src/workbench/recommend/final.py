@@ -112,7 +112,8 @@ def final_recommendations(
         ``product_id`` (str), ``score`` (float32; the model's score, 0 for products
         filled in by popularity and for cold customers), ``reason`` (categorical text,
         raw product names inside). Sorted by customer id and rank.
-        ``attrs["cold_customers"]`` counts the customers who got the fallback.
+        ``attrs["cold_customers"]`` counts the customers who got the fallback,
+        ``attrs["products"]`` the products of the catalogue the model ranked.
     """
     as_of = check_as_of(as_of, "recommend recommend")
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k <= 0:
@@ -162,6 +163,7 @@ def final_recommendations(
     out["customer_id"] = out["customer_id"].astype("str")
     out["product_id"] = out["product_id"].astype("str")
     out.attrs["cold_customers"] = int((~warm).sum())
+    out.attrs["products"] = int(data.n_items)
     return out
 
 
