@@ -12,13 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from canonical import canonical_table
+from conftest import FAST_OVERRIDES
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
 from sklearn.metrics import roc_auc_score
 
-from workbench import monitoring
+from workbench import catalog, monitoring
 from workbench.churn import completed_buyers
 from workbench.monitoring import DriftThresholds, RetrainRule
+from workbench.settings import get_settings
 from workbench.stage import parse_as_of
 
 # ---------------------------------------------------------------- PSI and JS by hand
@@ -746,3 +748,55 @@ def test_columns_missing_everywhere_on_one_side():
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(f"workbench.monitoring.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---------------------------------------------------------------- the stage, two runs
+
+
+_CHURN_FAST = [o for o in FAST_OVERRIDES if o.startswith("churn.")]
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_second_run_reports_the_first_runs_realised_auc(small_demo_dir, run_stages):
+    """Runs as of 2026-03-31 then 2026-06-30 in one project: the second run's monitoring
+    finds the first run through the catalog's kept copy and reports its scores' realised
+    ROC-AUC, equal to a computation in pandas from the kept scores and the clean orders."""
+    stages = ["audit", "features", "churn", "monitoring"]
+    first = run_stages(small_demo_dir, stages, _CHURN_FAST, as_of="2026-03-31")
+    assert [s.status for s in first.stages] == ["ok"] * 4, [s.error for s in first.stages]
+    summary = json.loads((first.output_dir / "monitoring.json").read_text())
+    assert summary["reference_run"] is None and summary["realised"] == []
+    assert summary["retrain"]["recommended"] is False
+
+    second = run_stages(small_demo_dir, stages, _CHURN_FAST, as_of="2026-06-30")
+    assert [s.status for s in second.stages] == ["ok"] * 4, [s.error for s in second.stages]
+    summary = json.loads((second.output_dir / "monitoring.json").read_text())
+    assert summary["reference_run"]["as_of"] == "2026-03-31"
+    assert summary["drift"], "the model inputs were compared"
+    assert {"psi", "js", "status"} <= set(next(iter(summary["drift"].values())))
+    assert {"recommended", "reasons", "rule"} <= set(summary["retrain"])
+    [realised] = summary["realised"]
+    assert (realised["as_of"], realised["horizon_days"]) == ("2026-03-31", 90)
+
+    settings = get_settings()
+    kept = catalog.history_location(settings, "churn_scores", D)
+    scores = pd.read_parquet(kept)
+    assert catalog.stamp_of_file(kept).as_of == D
+    orders = pd.read_parquet(settings.clean_dir / "orders.parquet")
+    window = orders[
+        (orders["status"] == "completed")
+        & (orders["ordered_at"] >= D)
+        & (orders["ordered_at"] < D + pd.Timedelta(days=90))
+    ]
+    churned = ~scores["customer_id"].astype("str").isin(set(window["customer_id"].astype("str")))
+    expected = roc_auc_score(churned, scores["churn_probability"])
+    assert realised["customers"] == len(scores)
+    assert realised["churned"] == int(churned.sum())
+    assert realised["roc_auc"] == pytest.approx(expected, abs=1e-6)
+    assert realised["holdout_roc_auc"] is not None, "read from the model version's tags"
+    profile = catalog.history_location(settings, "table_profile", D)
+    assert pd.read_parquet(profile).query("table == 'orders'")["rows"].iloc[0] < len(orders)
+    assert summary["tables"]["rows"]["orders"]["current_rows"] > (
+        summary["tables"]["rows"]["orders"]["reference_rows"]
+    ), "the later run sees more orders"

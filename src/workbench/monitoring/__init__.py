@@ -64,6 +64,17 @@ from workbench.monitoring.history import (
 )
 from workbench.monitoring.inputs import input_profile
 from workbench.monitoring.params import STATUSES, DriftThresholds, MonitoringParams, RetrainRule
+from workbench.monitoring.readout import (
+    KINDS,
+    MONITORED,
+    applicable,
+    drift_markdown,
+    inputs_table,
+    no_reference_reason,
+    realised_clv_table,
+    realised_table,
+    retrain_markdown,
+)
 from workbench.monitoring.realised import (
     RealisedChurn,
     RealisedPurchases,
@@ -82,6 +93,15 @@ from workbench.monitoring.tables import (
 from workbench.monitoring.workflow import OUTPUT_SERIES, MonitoringResult, headline, run_monitoring
 
 __all__ = [
+    "KINDS",
+    "MONITORED",
+    "applicable",
+    "drift_markdown",
+    "inputs_table",
+    "no_reference_reason",
+    "realised_clv_table",
+    "realised_table",
+    "retrain_markdown",
     "ChurnFacts",
     "MonitoringParams",
     "MonitoringResult",

@@ -234,7 +234,9 @@ class MonitoringParams:
         owner = "MonitoringParams"
         text = self.reference_as_of
         if not isinstance(text, str) or (text and not _ISO_DATE.fullmatch(text)):
-            raise ValueError(f'{owner}: reference_as_of must be "" or a date YYYY-MM-DD, got {text!r}')
+            raise ValueError(
+                f'{owner}: reference_as_of must be "" or a date YYYY-MM-DD, got {text!r}'
+            )
         if self.input not in ("clean", "raw"):
             raise ValueError(f"{owner}: input must be 'clean' or 'raw', got {self.input!r}")
         self.thresholds()

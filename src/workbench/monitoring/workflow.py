@@ -141,7 +141,9 @@ def _output_drift(
             continue
         ref_series[label], cur_series[label] = then[column], now[column]
         kind = "categorical" if label in _CATEGORICAL else None
-        bins[label] = bin_table(then[column], now[column], thresholds=params.thresholds(), kind=kind)
+        bins[label] = bin_table(
+            then[column], now[column], thresholds=params.thresholds(), kind=kind
+        )
     if not ref_series:
         return None, bins
     table = series_drift(
