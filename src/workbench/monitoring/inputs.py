@@ -35,6 +35,11 @@ def _visible(tables: dict[str, Any], name: str, as_of: pd.Timestamp) -> Any:
     return table
 
 
+def _count(value: Any) -> int:
+    """A SQL sum over no rows is NULL: zero missing values."""
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
 def input_profile(source: Any, as_of: pd.Timestamp) -> pd.DataFrame:
     """Rows and missing values of every column of every canonical table before ``as_of``.
 
@@ -74,5 +79,5 @@ def input_profile(source: Any, as_of: pd.Timestamp) -> pd.DataFrame:
         total = int(counts["__rows"])
         if not provided:
             rows.append((name, "", total, 0))
-        rows.extend((name, c, total, int(counts[f"m{i}"] or 0)) for i, c in enumerate(provided))
+        rows.extend((name, c, total, _count(counts[f"m{i}"])) for i, c in enumerate(provided))
     return pd.DataFrame(rows, columns=list(PROFILE_COLUMNS))
