@@ -762,7 +762,9 @@ _CHURN_FAST = [o for o in FAST_OVERRIDES if o.startswith("churn.")]
 
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_second_run_reports_the_first_runs_realised_auc(small_demo_dir, run_stages):
+def test_second_run_reports_the_first_runs_realised_auc(
+    small_demo_dir, run_stages, isolated_settings
+):
     """Runs as of 2026-03-31 then 2026-06-30 in one project: the second run's monitoring
     finds the first run through the catalog's kept copy and reports its scores' realised
     ROC-AUC, equal to a computation in pandas from the kept scores and the clean orders."""
@@ -783,7 +785,7 @@ def test_second_run_reports_the_first_runs_realised_auc(small_demo_dir, run_stag
     [realised] = summary["realised"]
     assert (realised["as_of"], realised["horizon_days"]) == ("2026-03-31", 90)
 
-    settings = get_settings()
+    settings = isolated_settings.for_source(small_demo_dir)  # the project the runs used
     kept = catalog.history_location(settings, "churn_scores", D)
     scores = pd.read_parquet(kept)
     assert catalog.stamp_of_file(kept).as_of == D
