@@ -409,7 +409,8 @@ def write_table(
     Returns
     -------
     list of Path
-        The catalog location first, then the copies.
+        The catalog location first, then the copies (the kept copy of a table in
+        :data:`HISTORY` is not listed: see :func:`history`).
     """
     target = entry(name)
     if target.kind != "table":
@@ -422,9 +423,8 @@ def write_table(
     )
     main = location(settings, name)
     paths = [main, *(Path(folder) / main.name for folder in copies)]
-    if name in HISTORY:
-        paths.append(history_location(settings, name, stamp.as_of))
-    for path in paths:
+    kept = [history_location(settings, name, stamp.as_of)] if name in HISTORY else []
+    for path in [*paths, *kept]:
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path, compression="zstd")
     log.info("wrote %s (%s rows) — %s", main, f"{len(frame):,}", stamp.describe())

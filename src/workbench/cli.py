@@ -371,8 +371,7 @@ def backtest_command(
     2 bad arguments or parameters; 4 the data source is missing.
     """
     _setup_logging(verbose)
-    from workbench.pipeline import ExitCode, LockedError, ParameterError
-    from workbench.pipeline.backtest import run_backtest
+    from workbench.pipeline import ExitCode, LockedError, ParameterError, run_backtest
 
     source = Path(data_dir).expanduser().resolve()
     if not source.exists():

@@ -221,10 +221,6 @@ def run_backtest(
     for when in dates:
         step_dir = out / "steps" / str(when.date())
         snapshot = snapshot_source(data_dir, source, when)
-        step_dir.mkdir(parents=True, exist_ok=True)
-        (step_dir / "snapshot.json").write_text(
-            json.dumps({"as_of": str(when.date()), "tables": snapshot}, indent=2)
-        )
         extra = []
         if "churn" in names:
             extra.append(
@@ -241,6 +237,10 @@ def run_backtest(
             overrides=[*extra, *overrides],
             keep_going=True,
             progress=progress,
+        )
+        # after the run: the runner only writes into a new, empty or earlier run folder
+        (step_dir / "snapshot.json").write_text(
+            json.dumps({"as_of": str(when.date()), "tables": snapshot}, indent=2)
         )
         result.steps.append(step)
         if on_step is not None:
