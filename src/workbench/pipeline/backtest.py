@@ -41,6 +41,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench import tracking
 from workbench.display import html_text
 from workbench.loading import load_tables
 from workbench.pipeline.run import PipelineResult, run_pipeline
@@ -216,6 +217,10 @@ def run_backtest(
     out = Path(output_dir or settings.reports_dir / f"backtest_{start}_{end}_{stamp}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     inner = _backtest_settings(settings, out)
+    # Create the backtest's MLflow store here, once: the runner's kernel warm-up and its
+    # pipeline run would otherwise both migrate the fresh SQLite file at the same moment
+    # (seen as alembic "expected to match one row" errors).
+    tracking.client(inner)
     source = out / "source"
     result = BacktestResult(out)
     for when in dates:
