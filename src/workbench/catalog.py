@@ -57,6 +57,7 @@ __all__ = [
     "Entry",
     "Expect",
     "FOLDER_STAMP",
+    "HISTORY",
     "METADATA_KEY",
     "SourceFingerprint",
     "Stamp",
@@ -65,6 +66,8 @@ __all__ = [
     "code_version",
     "entry",
     "fingerprint",
+    "history",
+    "history_location",
     "location",
     "read_folder_stamp",
     "read_stamp",
@@ -136,8 +139,16 @@ ENTRIES: dict[str, Entry] = {
               "expected uplift per treatment arm and the best arm per customer"),
         Entry("targeting", "targeting", "processed/targeting.parquet", "table",
               "send lists: customer, audience, priority, send hour, control flag, content"),
+        Entry("table_profile", "monitoring", "processed/table_profile.parquet", "table",
+              "rows and missing values of every column of every input table before as_of"),
     )
 }  # fmt: skip
+
+#: Tables of which every write also keeps a copy per project and ``as_of`` under
+#: ``history/`` (:func:`history_location`): the catalog place holds the latest run only,
+#: and monitoring compares a run with earlier ones (drift against the previous run,
+#: realised performance of scores whose outcome window has ended).
+HISTORY = ("customer_features", "segments", "churn_scores", "clv", "table_profile")
 
 
 def uplift_column(arm: str) -> str:
@@ -165,6 +176,24 @@ def entry(name: str) -> Entry:
 def location(settings: Settings, name: str) -> Path:
     """Where entry ``name`` lives in the data tree of ``settings``."""
     return settings.data_dir.joinpath(*entry(name).path.split("/"))
+
+
+def history_location(settings: Settings, name: str, as_of: pd.Timestamp) -> Path:
+    """Where the copy of table ``name`` made as of ``as_of`` is kept for the settings'
+    project: ``<data>/history/<project>/<name>/<as_of>.parquet`` (see :data:`HISTORY`).
+
+    Examples
+    --------
+    >>> from workbench.settings import get_settings
+    >>> s = get_settings(root="/tmp/p", data_dir="/tmp/p/data", project="shop")
+    >>> history_location(s, "churn_scores", parse_as_of("2026-03-31")).as_posix()
+    '/tmp/p/data/history/shop/churn_scores/2026-03-31.parquet'
+    """
+    if name not in HISTORY:
+        raise ValueError(
+            f"catalog: {name!r} keeps no history; tables with history: {', '.join(HISTORY)}"
+        )
+    return settings.data_dir / "history" / settings.project / name / f"{as_of.date()}.parquet"
 
 
 # --------------------------------------------------------------------------- identity
@@ -400,7 +429,8 @@ def write_table(
     Returns
     -------
     list of Path
-        The catalog location first, then the copies.
+        The catalog location first, then the copies (the kept copy of a table in
+        :data:`HISTORY` is not listed: see :func:`history`).
     """
     target = entry(name)
     if target.kind != "table":
@@ -413,11 +443,41 @@ def write_table(
     )
     main = location(settings, name)
     paths = [main, *(Path(folder) / main.name for folder in copies)]
-    for path in paths:
+    kept = [history_location(settings, name, stamp.as_of)] if name in HISTORY else []
+    for path in [*paths, *kept]:
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path, compression="zstd")
     log.info("wrote %s (%s rows) — %s", main, f"{len(frame):,}", stamp.describe())
     return paths
+
+
+def history(
+    settings: Settings, name: str, *, source: SourceFingerprint | None = None
+) -> list[tuple[Stamp, Path]]:
+    """The kept copies of table ``name`` in the settings' project, oldest ``as_of`` first.
+
+    Parameters
+    ----------
+    settings : Settings
+    name : str
+        One of :data:`HISTORY`.
+    source : SourceFingerprint, optional
+        Keep only copies made from this source — the same place; its files may have
+        changed since (a source grows between runs), so the digest is not compared.
+
+    Returns
+    -------
+    list of (Stamp, Path)
+        Copies without a readable stamp are left out.
+    """
+    folder = history_location(settings, name, parse_as_of("2000-01-01")).parent
+    found = []
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        stamp = stamp_of_file(path)
+        if stamp is None or (source is not None and stamp.source.source != source.source):
+            continue
+        found.append((stamp, path))
+    return sorted(found, key=lambda item: item[0].as_of)
 
 
 def stamp_of_file(path: str | Path) -> Stamp | None:

@@ -18,6 +18,11 @@ The computational core (each step a module; reading earlier runs is the caller's
 5. **Summary and figures** (:mod:`~workbench.monitoring.summary`,
    :mod:`~workbench.monitoring.figures`).
 
+The stage (:mod:`~workbench.monitoring.workflow`, :func:`run_monitoring`) reads earlier runs
+through the catalog's kept copies (:mod:`~workbench.monitoring.history`: the same project and
+source only, facts about their models from MLflow) and profiles the input tables as a run as
+of ``as_of`` sees them (:mod:`~workbench.monitoring.inputs`).
+
 Examples
 --------
 >>> from workbench import monitoring
@@ -50,7 +55,26 @@ from workbench.monitoring.figures import (
     metrics_over_time_figure,
     shares_figure,
 )
-from workbench.monitoring.params import STATUSES, DriftThresholds, RetrainRule
+from workbench.monitoring.history import (
+    ChurnFacts,
+    StoredOutput,
+    churn_facts,
+    earlier_runs,
+    reference_as_of,
+)
+from workbench.monitoring.inputs import input_profile
+from workbench.monitoring.params import STATUSES, DriftThresholds, MonitoringParams, RetrainRule
+from workbench.monitoring.readout import (
+    KINDS,
+    MONITORED,
+    applicable,
+    drift_markdown,
+    inputs_table,
+    no_reference_reason,
+    realised_clv_table,
+    realised_table,
+    retrain_markdown,
+)
 from workbench.monitoring.realised import (
     RealisedChurn,
     RealisedPurchases,
@@ -66,8 +90,29 @@ from workbench.monitoring.tables import (
     row_changes,
     table_profile,
 )
+from workbench.monitoring.workflow import OUTPUT_SERIES, MonitoringResult, headline, run_monitoring
 
 __all__ = [
+    "KINDS",
+    "MONITORED",
+    "applicable",
+    "drift_markdown",
+    "inputs_table",
+    "no_reference_reason",
+    "realised_clv_table",
+    "realised_table",
+    "retrain_markdown",
+    "ChurnFacts",
+    "MonitoringParams",
+    "MonitoringResult",
+    "OUTPUT_SERIES",
+    "StoredOutput",
+    "churn_facts",
+    "earlier_runs",
+    "headline",
+    "input_profile",
+    "reference_as_of",
+    "run_monitoring",
     "DRIFT_COLUMNS",
     "PROFILE_COLUMNS",
     "STATUSES",

@@ -7,10 +7,13 @@ Every number a data scientist may want to change is a field of :class:`DriftThre
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["DriftThresholds", "RetrainRule", "STATUSES"]
+__all__ = ["DriftThresholds", "MonitoringParams", "RetrainRule", "STATUSES"]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 #: Drift statuses, least severe first.
 STATUSES = ("ok", "warn", "alert")
@@ -185,4 +188,80 @@ class RetrainRule:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MonitoringParams:
+    """The parameters of the monitoring stage (its notebook's parameters cell).
+
+    Attributes
+    ----------
+    reference_as_of : str, default ""
+        The earlier run of this project and source that drift is measured against (its
+        ``as_of``, ``YYYY-MM-DD``); "" means the most recent run before this one's
+        ``as_of``.
+    input : {"clean", "raw"}, default "clean"
+        Which canonical tables the row counts and realised outcomes are read from.
+    psi_warn, psi_alert, js_warn, js_alert, alpha, bins : see :class:`DriftThresholds`
+    auc_drop, retrain_psi, top_features, min_class_size : see :class:`RetrainRule`
+        (``retrain_psi`` is its ``psi``).
+
+    Examples
+    --------
+    >>> MonitoringParams(psi_alert=0.3).thresholds().psi_alert
+    0.3
+    >>> MonitoringParams(reference_as_of="31 March")
+    Traceback (most recent call last):
+    ...
+    ValueError: MonitoringParams: reference_as_of must be "" or a date YYYY-MM-DD, got '31 March'
+    """
+
+    reference_as_of: str = ""
+    input: str = "clean"
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
+    js_warn: float = 0.05
+    js_alert: float = 0.2
+    alpha: float = 0.001
+    bins: int = 10
+    auc_drop: float = 0.03
+    retrain_psi: float = 0.25
+    top_features: int = 5
+    min_class_size: int = 30
+
+    def __post_init__(self) -> None:
+        owner = "MonitoringParams"
+        text = self.reference_as_of
+        if not isinstance(text, str) or (text and not _ISO_DATE.fullmatch(text)):
+            raise ValueError(
+                f'{owner}: reference_as_of must be "" or a date YYYY-MM-DD, got {text!r}'
+            )
+        if self.input not in ("clean", "raw"):
+            raise ValueError(f"{owner}: input must be 'clean' or 'raw', got {self.input!r}")
+        self.thresholds()
+        self.rule()
+
+    def thresholds(self) -> DriftThresholds:
+        """The drift thresholds these parameters set."""
+        return DriftThresholds(
+            psi_warn=self.psi_warn,
+            psi_alert=self.psi_alert,
+            js_warn=self.js_warn,
+            js_alert=self.js_alert,
+            alpha=self.alpha,
+            bins=self.bins,
+        )
+
+    def rule(self) -> RetrainRule:
+        """The retrain rule these parameters set."""
+        return RetrainRule(
+            auc_drop=self.auc_drop,
+            psi=self.retrain_psi,
+            top_features=self.top_features,
+            min_class_size=self.min_class_size,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (MLflow parameters)."""
         return asdict(self)

@@ -26,13 +26,16 @@ stopped (130 Ctrl-C, 143 SIGTERM).
 The package: :mod:`~workbench.pipeline.stages` (discovery, ``-p`` overrides),
 :mod:`~workbench.pipeline.applicability` (which tables a source holds),
 :mod:`~workbench.pipeline.kernel` (the shared kernel, per-cell progress),
-:mod:`~workbench.pipeline.run` (the run itself, locks, signals, retention) and
-:mod:`~workbench.pipeline.index` (the run's ``index.html``).
+:mod:`~workbench.pipeline.run` (the run itself, locks, signals, retention),
+:mod:`~workbench.pipeline.index` (the run's ``index.html``) and
+:mod:`~workbench.pipeline.backtest` (``workbench backtest``: the pipeline over a series of
+dates and the report of its metrics over time).
 """
 
 from __future__ import annotations
 
 from workbench.pipeline.applicability import needs_sentence, present_tables, unmet_needs
+from workbench.pipeline.backtest import BacktestResult, BacktestStep, run_backtest
 from workbench.pipeline.index import STATUS_LABELS, headline_of, write_index
 from workbench.pipeline.kernel import KernelSession
 from workbench.pipeline.run import (
@@ -60,6 +63,9 @@ from workbench.pipeline.stages import (
 )
 
 __all__ = [
+    "BacktestResult",
+    "BacktestStep",
+    "run_backtest",
     "INJECTED",
     "STATUSES",
     "STATUS_LABELS",

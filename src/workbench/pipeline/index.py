@@ -19,7 +19,7 @@ from typing import Any
 from workbench.compare import changes_html, compare_runs, previous_run
 from workbench.display import Headline, fmt_value, html_text
 
-__all__ = ["STATUS_LABELS", "headline_of", "write_index"]
+__all__ = ["STATUS_LABELS", "headline_of", "retrain_notice", "write_index"]
 
 #: How each status reads on the page and in the terminal.
 STATUS_LABELS = {
@@ -43,6 +43,8 @@ code{background:#f4f5f7;padding:0 .25rem;border-radius:3px}
 .reason{color:#5b6472} .sentence{margin-bottom:.25rem} .items span{margin-right:.9rem;white-space:nowrap}
 .stages{table-layout:fixed} .stages td{overflow-wrap:anywhere}
 .headline-warning .sentence{color:#b54708} .headline-alert .sentence{color:#b42318}
+.retrain{border-left:4px solid #b42318;background:#fef3f2;padding:.6rem 1rem;margin:1rem 0}
+.retrain.no{border-color:#17803d;background:#f0faf3}
 """
 
 
@@ -85,6 +87,35 @@ def _headline_html(summary: Mapping[str, Any] | None, currency: str, limit: int 
     return "<br>".join(shown)
 
 
+# --------------------------------------------------------------------------- retrain notice
+# The monitoring stage's retrain advice (``monitoring.json`` → ``retrain``) heads the page;
+# it is advice only and never changes the run's exit code.
+
+
+def retrain_notice(stages: Sequence[Mapping[str, Any]]) -> str:
+    """The monitoring stage's retrain recommendation as an HTML block ("" without one).
+
+    Examples
+    --------
+    >>> s = {"name": "monitoring", "status": "ok", "summary": {"retrain": {
+    ...     "recommended": True, "reasons": ["AUC fell <0.7>"], "rule": "r"}}}
+    >>> "AUC fell &lt;0.7&gt;" in retrain_notice([s])
+    True
+    """
+    found = next((s for s in stages if s.get("name") == "monitoring"), None)
+    retrain = ((found or {}).get("summary") or {}).get("retrain")
+    if not isinstance(retrain, Mapping):
+        return ""
+    recommended = bool(retrain.get("recommended"))
+    reasons = "".join(f"<li>{html_text(r)}</li>" for r in retrain.get("reasons") or ())
+    title = "Retrain recommended" if recommended else "No retrain needed"
+    return (
+        f'<div class="retrain{"" if recommended else " no"}"><b>{title}</b> (monitoring)'
+        f"{f'<ul>{reasons}</ul>' if reasons else ''}"
+        f'<div class="reason">Rule: {html_text(retrain.get("rule", ""))}</div></div>'
+    )
+
+
 def write_index(
     target: str | Path,
     *,
@@ -99,7 +130,8 @@ def write_index(
     Each stage mapping holds ``name``, ``status`` (ok / not_applicable / failed / skipped
     / killed), ``seconds``, and optionally ``reason``, ``error``, ``summary`` (dict),
     ``html``, ``notebook``, ``json`` (relative links). ``extra_sections`` are trusted HTML
-    fragments appended after the stage table.
+    fragments appended after the stage table. The monitoring stage's retrain advice, when
+    there is one, comes first (:func:`retrain_notice`).
     """
     rows = []
     for stage in stages:
@@ -126,7 +158,7 @@ def write_index(
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html_text(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html_text(title)}</h1>"
-        f'<div class="meta">{meta_html}</div>'
+        f'<div class="meta">{meta_html}</div>{retrain_notice(stages)}'
         '<table class="stages"><thead><tr><th style="width:10rem">stage</th>'
         '<th style="width:7.5rem">status</th><th style="width:5rem">duration</th>'
         '<th>headline</th><th style="width:6rem">outputs</th></tr></thead>'
