@@ -264,6 +264,7 @@ def hostile_pipeline(tmp_path_factory: pytest.TempPathFactory) -> HostileRun:
         *FAST_OVERRIDES,
         f"ab_test.segment_path={data['segments']}",
         "ab_test.segment_column=segment",
+        "ab_test.min_segment_conversions=0",  # every hostile segment label is shown
     ]
     with pytest.MonkeyPatch.context() as patch:
         for var in _ENV:

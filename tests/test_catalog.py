@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from workbench import catalog
+from workbench.features import FeatureParams
 from workbench.schema import parse_as_of
 from workbench.settings import get_settings
 from workbench.stage import Stage, build_params
@@ -171,7 +172,7 @@ def test_canonical_source_reads_clean_tables_of_this_source_only_or_raw_when_ask
     _canonical_orders(raw)
     namespace = {"as_of": "2026-06-30", "data_dir": str(raw), "data_root": str(tmp_path / "d"),
                  "output_dir": str(tmp_path / "out")}  # fmt: skip
-    stage = Stage.start("features", namespace, track=False)
+    stage = Stage.start("features", namespace, FeatureParams, track=False)
     with pytest.raises(
         catalog.MissingOutputError,
         match=r"reads the audit's clean tables of .*shop/raw, but there are none in .*"
@@ -198,11 +199,32 @@ def test_canonical_source_reads_clean_tables_of_this_source_only_or_raw_when_ask
     catalog.write_folder_stamp(clean, catalog.Stamp("audit", earlier, catalog.fingerprint(raw)))
     assert stage.canonical_source(tables=["orders"]) == (clean, "clean")
     (raw / "customers.csv").write_text("customer_id\nC1\n")  # the source changed since
-    changed = Stage.start("features", namespace, track=False)
+    changed = Stage.start("features", namespace, FeatureParams, track=False)
     with pytest.raises(
         catalog.StaleOutputError, match=r"shop/raw has changed since they were made"
     ):
         changed.canonical_source(tables=["orders"])
+
+
+def test_a_stage_without_an_input_parameter_reads_clean_of_this_source_else_raw(tmp_path, caplog):
+    """Stages with no ``input`` parameter (the A/B test, churn, ...) read the audit's clean
+    tables of this source, else the source itself with a warning; never another source's."""
+    raw = tmp_path / "shop" / "raw"
+    _canonical_orders(raw)
+    namespace = {"as_of": "2026-06-30", "data_dir": str(raw), "data_root": str(tmp_path / "d"),
+                 "output_dir": str(tmp_path / "out")}  # fmt: skip
+    stage = Stage.start("ab_test", namespace, track=False)
+    with caplog.at_level("WARNING", logger="workbench.stage"):
+        assert stage.canonical_source(tables=["orders"]) == (raw, "raw")
+    assert "reads the raw tables of" in caplog.text and "no clean tables" in caplog.text
+    clean = stage.settings.clean_dir
+    _canonical_orders(clean)
+    other = tmp_path / "other" / "raw"
+    _canonical_orders(other)
+    catalog.write_folder_stamp(clean, catalog.Stamp("audit", AS_OF, catalog.fingerprint(other)))
+    assert stage.canonical_source(tables=["orders"]) == (raw, "raw"), "not another source's"
+    catalog.write_folder_stamp(clean, catalog.Stamp("audit", AS_OF, catalog.fingerprint(raw)))
+    assert stage.canonical_source(tables=["orders"]) == (clean, "clean")
 
 
 def test_not_applicable_writes_the_reason_and_stops_the_notebook(tmp_path, source):

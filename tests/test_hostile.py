@@ -30,10 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 STAGES = [p.stem.split("_", 1)[1] for p in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
 
 #: Stages whose outputs put data into HTML or Markdown unescaped today.
-UNESCAPED: dict[str, str] = {
-    # srm_banner, interpretation and decision_banner put variant names into Markdown raw
-    "ab_test": "removed when ab_test escapes its outputs (variant names in Markdown)",
-}
+UNESCAPED: dict[str, str] = {}
 
 #: Stages that fail (or are skipped) on hostile names today.
 FAILING: dict[str, str] = {}

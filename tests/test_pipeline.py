@@ -604,8 +604,13 @@ def test_an_orders_only_export_runs_the_default_pipeline_green(isolated_settings
         "features": "ok",
         "segmentation": "ok",
         "churn": "ok",
+        "clv": "ok",
+        "recommendations": "not_applicable",  # no order lines
         "ab_test": "not_applicable",
+        "uplift": "not_applicable",
+        "targeting": "not_applicable",  # no customers or e-mail events to build audiences
         "registry_review": "ok",
+        "monitoring": "ok",
     }
     index = (out / "index.html").read_text()
     assert '<b>ab_test</b></td><td class="not_applicable">not applicable</td>' in index

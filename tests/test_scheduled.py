@@ -30,6 +30,7 @@ VOLATILE = {
     "gate",
     "champion_version",
     "seconds",
+    "headline",  # names the champion version and whether this run changed it
     "build_seconds",
     "duration_seconds",
     "created",

@@ -347,7 +347,10 @@ class Stage:
         tables : sequence of str, optional
             The canonical tables the stage reads.
         input : {"clean", "raw"}, optional
-            Default: the stage's ``params.input`` when it has one, else ``"clean"``.
+            Default: the stage's ``params.input`` when it has one; for a stage without
+            that parameter (on DuckDB) the clean tables when the audit made them from
+            this source as it is now, else the source itself — logged as a warning and
+            tagged ``workbench.input`` on the run, as :meth:`load` does.
             ``"clean"`` — the audit's clean tables *of this source*: on an engine other than
             DuckDB the ones the audit wrote there (``"clean (engine)"``); else the clean
             folder (``"clean"``, or ``"clean (loaded)"`` when it is not canonical Parquet).
@@ -369,8 +372,24 @@ class Stage:
         ValueError
             ``input`` is neither ``clean`` nor ``raw``.
         """
-        choice = self._input_choice(input)
         wanted = list(tables) if tables else None
+        if input is None and not hasattr(self.params, "input") and engine == "duckdb":
+            # a stage without an ``input`` parameter (the A/B test, churn, ...): the
+            # audit's clean tables when it made them from this source, else the source —
+            # logged and tagged, never another source's tables (as :meth:`load`)
+            problem = self._clean_problem()
+            input = "clean" if problem is None else "raw"
+            if problem is not None:
+                log.warning(
+                    "stage %s reads the raw tables of %s: no clean tables from the audit for "
+                    "this source (%s)",
+                    self.name,
+                    self.data_dir,
+                    problem,
+                )
+            if self.run_id:
+                tracking.tag_active_run({"workbench.input": input})
+        choice = self._input_choice(input)
         if source_uri:
             self._log_input(source_uri, name="source_uri")
             return source_uri, "uri"
@@ -402,8 +421,13 @@ class Stage:
         )
         message = (
             f"stage {self.name!r} reads the audit's clean tables of {self.data_dir}, but "
-            f"{problem}. Run the audit on this source first ({command}), or read the raw "
-            f"tables without the audit's checks with `-p {self.name}.input=raw`."
+            f"{problem}. Run the audit on this source first ({command})"
+            + (
+                f", or read the raw tables without the audit's checks with "
+                f"`-p {self.name}.input=raw`."
+                if hasattr(self.params, "input")
+                else "."
+            )
         )
         if problem.startswith("there are none"):
             raise catalog.MissingOutputError(message)
@@ -485,8 +509,11 @@ class Stage:
         """A file in the stage's output folder."""
         return self.output_dir / name
 
-    def finish(self, summary: dict[str, Any]) -> Path:
+    def finish(self, summary: dict[str, Any]) -> None:
         """Write ``<stage>.json`` beside the report, log it to MLflow and end the run.
+
+        Returns nothing, so a notebook's last line ``stage.finish(summary)`` shows nothing
+        in the report (the summary's place is :meth:`path` ``(f"{name}.json")``).
 
         The summary's measured numbers become metrics (``summary["metrics"]`` when present,
         see :func:`workbench.tracking.summary_metrics`); its ``headline``
@@ -498,7 +525,6 @@ class Stage:
         target.write_text(json.dumps(payload, indent=2, sort_keys=False))
         self._end_run(payload, "ok")
         log.info("stage %s finished; summary at %s", self.name, target)
-        return target
 
     def not_applicable(self, reason: str) -> NoReturn:
         """End the stage as *not applicable*: its inputs are absent, so it has nothing to do.
