@@ -847,7 +847,7 @@ def test_churn_notebook(run_stages, small_demo_dir, isolated_settings, tmp_path)
     assert other["version"] == "1" and other["promoted"] is True, "a new registry: version 1"
     client = tracking.client(isolated_settings)
     versions = {
-        n: sorted(v.version for v in client.search_model_versions(f"name = '{n}'"))
+        n: sorted(str(v.version) for v in client.search_model_versions(f"name = '{n}'"))
         for n in (name, other_name)
     }
     assert versions == {name: ["1", "2"], other_name: ["1"]}

@@ -424,7 +424,9 @@ def test_review_params_refuse_bad_values(change, match):
 def test_registry_review_notebook(run_stages, small_demo_dir, isolated_settings):
     fast = ["churn.cv_folds=2", "churn.n_estimators=100", "churn.shap_check_rows=100"]
     seg = ["segmentation.k_max=4", "segmentation.n_bootstrap=0", "segmentation.n_init=1"]
-    first = run_stages(small_demo_dir, ["features", "segmentation", "churn"], [*fast, *seg])
+    first = run_stages(
+        small_demo_dir, ["features", "segmentation", "churn"], [*fast, *seg, "features.input=raw"]
+    )
     assert all(s.status == "ok" for s in first.stages), [s.error for s in first.stages]
     # a second churn version that the gate keeps as challenger, then the review
     result = run_stages(

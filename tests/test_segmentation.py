@@ -642,7 +642,9 @@ def test_segmentation_notebook(run_stages, small_demo_dir, isolated_settings):
     from workbench import tracking
 
     client = tracking.client(isolated_settings)
-    version = client.get_model_version("customer-segmenter", str(summary["model_version"]))
-    model = mlflow.sklearn.load_model(f"models:/customer-segmenter/{version.version}")
+    name = tracking.model_name(isolated_settings.for_source(small_demo_dir), S.MODEL_NAME)
+    assert name.endswith(".customer-segmenter"), "registered in the source's project"
+    version = client.get_model_version(name, str(summary["model_version"]))
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
     example = pd.DataFrame({c: [1.0, 2.0] for c in summary["features"]})
     assert set(model.predict(example)) <= set(range(summary["k"]))
