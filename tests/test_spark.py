@@ -352,7 +352,12 @@ def test_features_match_across_engines(small_demo_dir, spark, tmp_path):
     duck = build_features(small_demo_dir, AS_OF)
     on_spark = build_features(f"file://{small_demo_dir}", AS_OF, con=spark)
     assert on_spark.attrs["source"] == f"file://{small_demo_dir}"
-    assert len(duck) == 3_029 and duck.shape[1] >= 80, duck.shape
+    loaded = load_tables(small_demo_dir).tables  # the universe's rule, counted in pandas
+    customers, orders = loaded["customers"], loaded["orders"]
+    universe = set(customers.loc[customers["signup_at"] < AS_OF, "customer_id"].dropna())
+    universe |= set(orders.loc[orders["ordered_at"] < AS_OF, "customer_id"].dropna())
+    assert len(duck) == len(universe) > 3_000 and duck.shape[1] >= 80, duck.shape
+    assert set(duck["customer_id"]) == universe, "signed up or ordered before as_of"
     assert_same_columns(duck, on_spark, what="features")
     target = engines.write_parquet(on_spark, tmp_path / "features.parquet", spark)
     assert Path(target).is_dir(), "Spark writes a folder of parts"
