@@ -35,6 +35,10 @@ pytestmark = [
 
 AS_OF_TEXT = "2026-06-30"
 AS_OF = parse_as_of(AS_OF_TEXT)
+#: The messy data's extract date: exported on as_of's day, so its future limit is the day
+#: after as_of and none of its rows falls between the two (none set aside): O7 (July 1st)
+#: is in the future, as the scans count it (every row at or after as_of).
+MESSY_EXTRACTED_AT = AS_OF_TEXT
 SPARK_TEST_CONF = {
     "spark.driver.memory": "1g",
     "spark.sql.shuffle.partitions": "4",
@@ -278,7 +282,8 @@ def test_scans_count_what_was_planted(messy):
 
 def test_scans_agree_with_the_pandas_audit(messy):
     scans = S.run_scans(messy, AS_OF).rules()
-    audit = audit_tables(load_tables(messy), AS_OF, build_clean=False).rules()
+    config = AuditConfig(extracted_at=MESSY_EXTRACTED_AT)
+    audit = audit_tables(load_tables(messy), AS_OF, config, build_clean=False).rules()
     both = scans.merge(audit, on=["table", "rule", "column"], suffixes=("_scan", "_audit"))
     both = both[both["rule"].isin(S.SCAN_RULES)]
     assert len(both) >= 40, "most scan rules are also findings of the pandas audit"
@@ -289,7 +294,8 @@ def test_scans_agree_with_the_pandas_audit(messy):
 
 def test_audit_on_engine_quarantines_merges_and_reconciles(messy, tmp_path):
     out = tmp_path / "engine"
-    result = audit_on_engine(messy, AS_OF, output=out)
+    config = AuditConfig(extracted_at=MESSY_EXTRACTED_AT)
+    result = audit_on_engine(messy, AS_OF, config=config, output=out)
     rows = result.rows.set_index("table")
     assert (rows["rows_in"] == rows["rows_clean"] + rows["rows_quarantined"]).all()
     assert rows.loc["orders", "rows_quarantined"] == 7, rows  # O2, O3, blank id x2, C9, O7, O8
@@ -302,8 +308,9 @@ def test_audit_on_engine_quarantines_merges_and_reconciles(messy, tmp_path):
     assert {"is_outlier_amount", "is_revenue"} <= set(clean.columns)
     items = pd.read_parquet(out / "quarantine" / "order_items.parquet")
     assert sorted(items["rule"]) == ["duplicate_row", "unknown_order"]
-    skipped = result.rules().query("status == 'skipped'")
-    assert {"invalid_email", "before_signup"} <= set(skipped["rule"])
+    ran = result.rules().query("status != 'skipped'")
+    assert {"invalid_email", "before_signup"} <= set(ran["rule"]), "the engine runs every rule"
+    assert not result.rules()["note"].fillna("").str.contains("not run on the engine").any()
     assert (out / "clean" / catalog.FOLDER_STAMP).exists(), (
         "the clean tables carry the source stamp"
     )
@@ -318,7 +325,8 @@ def test_stage_entry_runs_on_the_engine_it_is_given(messy, tmp_path, isolated_se
     given (here DuckDB, so no Java is needed), writes where the parameters say and leaves
     the caller's connection open."""
     out = tmp_path / "engine"
-    params = AuditParams(engine="spark", engine_output=str(out), max_customers_in_memory=1)
+    params = AuditParams(engine="spark", engine_output=str(out), max_customers_in_memory=1,
+                         extracted_at=MESSY_EXTRACTED_AT)  # fmt: skip
     stamp = catalog.Stamp("audit", AS_OF, catalog.fingerprint(messy), run_id="run-2")
     con = engines.connect("duckdb")
     result = run_audit_stage(messy, AS_OF, params, settings=isolated_settings, stamp=stamp,
@@ -344,7 +352,12 @@ def test_features_match_across_engines(small_demo_dir, spark, tmp_path):
     duck = build_features(small_demo_dir, AS_OF)
     on_spark = build_features(f"file://{small_demo_dir}", AS_OF, con=spark)
     assert on_spark.attrs["source"] == f"file://{small_demo_dir}"
-    assert len(duck) == 3_029 and duck.shape[1] >= 80, duck.shape
+    loaded = load_tables(small_demo_dir).tables  # the universe's rule, counted in pandas
+    customers, orders = loaded["customers"], loaded["orders"]
+    universe = set(customers.loc[customers["signup_at"] < AS_OF, "customer_id"].dropna())
+    universe |= set(orders.loc[orders["ordered_at"] < AS_OF, "customer_id"].dropna())
+    assert len(duck) == len(universe) > 3_000 and duck.shape[1] >= 80, duck.shape
+    assert set(duck["customer_id"]) == universe, "signed up or ordered before as_of"
     assert_same_columns(duck, on_spark, what="features")
     target = engines.write_parquet(on_spark, tmp_path / "features.parquet", spark)
     assert Path(target).is_dir(), "Spark writes a folder of parts"
@@ -428,8 +441,8 @@ def test_audit_notebook_on_spark(run_stages, small_demo_dir, isolated_settings):
     summary = stage.summary
     assert summary["reconciled"] is True
     assert summary["duplicates"]["truth"]["precision"] >= 0.95
-    skipped = {r["rule"] for r in summary["rules"] if r["status"] == "skipped"}
-    assert {"invalid_email", "before_signup"} <= skipped, "pandas-only rules say so"
+    ran = {r["rule"] for r in summary["rules"] if r["status"] != "skipped"}
+    assert {"invalid_email", "before_signup"} <= ran, "the engine runs every rule"
     engine_dir = Path(isolated_settings.engine_dir)
     assert (engine_dir / "quarantine" / "orders.parquet").is_dir(), "written by Spark"
     stamp = catalog.read_folder_stamp(engine_dir / "clean")

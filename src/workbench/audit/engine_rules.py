@@ -434,12 +434,18 @@ def assignment_rules(t: ibis.Table) -> ibis.Table:
     cid = t._fix_customer_id if "_fix_customer_id" in t.columns else t.customer_id
     keyed = (t.experiment_id.notnull() & cid.notnull() & ~t._after).fill_null(False)
     group = [t.experiment_id, cid, keyed]
-    variants = t.variant.nunique().over(group_by=group)
-    conflict = keyed & (variants > 1)
+    # several variants <=> smallest != largest (blanks ignored, as a distinct count does):
+    # Spark refuses a distinct count over a window, min and max run on every engine
+    several = (
+        t.variant.min().over(group_by=group) != t.variant.max().over(group_by=group)
+    ).fill_null(False)
     order = ibis.row_number().over(
         group_by=group, order_by=[t.assigned_at, t.variant, t.customer_id, t.experiment_id]
     )
-    repeat = keyed & (variants <= 1) & (order > 0)
+    t = t.mutate(_e_conflict=keyed & several, _keyed=keyed, _order=order)  # windows once
+    cid = t._fix_customer_id if "_fix_customer_id" in t.columns else t.customer_id
+    conflict = t._e_conflict
+    repeat = t._keyed & ~conflict & (t._order > 0)
     listing = lit("customer ") + cid + lit(" is in several variants of ") + t.experiment_id
     again = (
         lit("customer ") + cid + lit(" is assigned to ") + t.experiment_id
@@ -454,7 +460,7 @@ def assignment_rules(t: ibis.Table) -> ibis.Table:
         ]
     )
     reason = join_rules([t._reason, _when(conflict, listing), _when(repeat, again)])
-    return t.mutate(_rule=rule, _reason=reason, _e_conflict=conflict, _e_repeat=repeat)
+    return t.mutate(_rule=rule, _reason=reason, _e_repeat=repeat).drop("_keyed", "_order")
 
 
 def _number(value: ibis.NumericValue) -> ibis.StringValue:

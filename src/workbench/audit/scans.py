@@ -24,7 +24,10 @@ rows, blanks per column   info      rows per table; blanks per canonical column
 
 Every count is defined without row order, so it is the same on every engine and equals
 the failing rows of the rule of the same name in the pandas audit (for the three kinds
-of key rows: the first copy or version is kept, every other one counts). Tables are
+of key rows: the first copy or version is kept, every other one counts) when no row falls
+between ``as_of`` and the audit's future limit: the audit sets such rows aside and leaves
+them out of every count (:mod:`workbench.audit.timeline`), the scans count every row at
+or after ``as_of`` as in the future. Tables are
 opened by :func:`workbench.canonical.open_tables` with ``normalise=True``, so they are
 read as the loader reads them: ids and text trimmed (blank, ``nan``, ``None`` become
 missing; ``17850.0`` becomes ``17850``), status and event-type synonyms normalised, an
