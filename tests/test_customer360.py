@@ -562,3 +562,28 @@ def _run_in_lab(sync_playwright, chromium: str, base: str, folder: Path) -> None
         assert section in shown, f"{section!r} missing from the widget output"
     assert "@" not in shown
     assert not errors, errors[:3]
+
+
+def test_the_360_view_shows_a_customers_lifetime_value():
+    """The CLV stage's numbers reach the profile, its widget sections and the compact table;
+    a customer without a CLV row gets a note, not an error."""
+    from workbench.customer360 import Customer360
+    from workbench.widgets import customer_table
+
+    features = pd.DataFrame({"customer_id": ["C1", "C2", "C3"], "frequency": [3, 1, 0]})
+    clv = pd.DataFrame(
+        {"customer_id": ["C1", "C2"], "clv": [250.0, 40.0], "clv_tier": ["top 1%", "rest"],
+         "p_alive": [0.92, 0.41], "expected_purchases": [2.5, 0.4],
+         "expected_order_value": [100.0, 100.0], "frequency": [3, 1], "recency": [20.0, 3.0],
+         "T": [30.0, 30.0]}
+    )  # fmt: skip
+    view = Customer360(features=features, clv=clv)
+    first = view.profile("C1")
+    assert first.value["clv"] == 250.0 and first.value["clv_rank"] == 1
+    assert first.value["p_alive"] == pytest.approx(0.92)
+    shown = customer_table(first).set_index("what")["value"]
+    assert shown["lifetime value"] == "250.00" and shown["CLV tier"] == "top 1%"
+    assert shown["P(still a customer)"] == "92.0%"
+    third = view.profile("C3")
+    assert third.value is None and any("C3 has no CLV" in n for n in third.notes)
+    assert Customer360(features=features).profile("C1").value is None

@@ -19,7 +19,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from workbench.customer360 import Customer360, CustomerNotFound, CustomerProfile
-from workbench.display import fmt_int, fmt_pct, table
+from workbench.display import fmt_int, fmt_number, fmt_pct, table
 from workbench.display import html_text as escape
 from workbench.segmentation import cluster_details, cluster_overview
 
@@ -206,14 +206,35 @@ def _show_recommendations(profile: CustomerProfile) -> None:
     _table(recommendations, "No recommendations.")
 
 
+_VALUE_LABELS = {
+    "clv": "lifetime value (next horizon)",
+    "clv_tier": "CLV tier",
+    "clv_rank": "rank by CLV",
+    "clv_top_share": "share of customers at or above",
+    "p_alive": "P(still a customer)",
+    "expected_purchases": "expected purchases",
+    "expected_order_value": "expected order value",
+}
+
+
+def _show_value(profile: CustomerProfile) -> None:
+    value = getattr(profile, "value", None)
+    if not value:
+        return  # not valued: the notes say why
+    display(HTML(_H4.format("Lifetime value")))
+    rows = [(label, value.get(key)) for key, label in _VALUE_LABELS.items() if key in value]
+    _table(pd.DataFrame(rows, columns=["what", "value"]), "No CLV.")
+
+
 def show_customer(profile: CustomerProfile) -> None:
     """Display one :class:`~workbench.customer360.CustomerProfile`: headline, RFM values
     and segment, audiences, churn probability with its reasons and SHAP waterfall,
-    recommended products with their reasons, recent orders, engagement and notes (what
+    lifetime value, recommended products with their reasons, recent orders, engagement and notes (what
     the :func:`customer_360` widget shows, as plain output)."""
     _show_header(profile)
     _show_segments(profile)
     _show_churn(profile)
+    _show_value(profile)
     _show_recommendations(profile)
     _show_activity(profile)
 
@@ -239,6 +260,17 @@ def customer_table(profile: CustomerProfile) -> pd.DataFrame:
             ("reasons", "; ".join(str(r) for r in churn.get("top_reasons") or []) or None),
             ("scored with", churn.get("scored_with")),
         ]
+    value = getattr(profile, "value", None)
+    if value:
+        rows += [
+            ("lifetime value", fmt_number(value.get("clv"))),
+            ("CLV tier", value.get("clv_tier")),
+            ("P(still a customer)", fmt_pct(value.get("p_alive"))),
+        ]
+    recommendations = getattr(profile, "recommendations", None)
+    if recommendations is not None and not recommendations.empty:
+        top = recommendations.sort_values("rank").head(3)
+        rows.append(("recommended", ", ".join(top["product_id"].astype(str))))
     orders = profile.orders
     if orders is not None and not orders.empty:
         rows.append(("recent orders", f"{fmt_int(len(orders))} shown in the notebook"))
@@ -301,6 +333,7 @@ def customer_360(view: Customer360, *, customer_id: str = "", options: int = 100
             ("header", {}),
             ("segments", {"width": "50%", "padding": "0 12px 0 0"}),
             ("churn", {"width": "50%"}),
+            ("value", {}),
             ("recommendations", {}),
             ("activity", {}),
         )
@@ -322,6 +355,7 @@ def customer_360(view: Customer360, *, customer_id: str = "", options: int = 100
             ("header", _show_header),
             ("segments", _show_segments),
             ("churn", _show_churn),
+            ("value", _show_value),
             ("recommendations", _show_recommendations),
             ("activity", _show_activity),
         ):

@@ -142,6 +142,7 @@ def open_customer360(
     segments, _ = _processed(settings, "segments", expect, notes)
     scores, score_stamp = _processed(settings, "churn_scores", expect, notes)
     recommendations, _ = _processed(settings, "recommendations", expect, notes)
+    clv_table, _ = _processed(settings, "clv", expect, notes)
     client = _point_mlflow(settings.tracking_uri)
     model, version = None, None
     registered = project_model_name(settings.for_source(stamp.source.source), model_name)
@@ -173,6 +174,7 @@ def open_customer360(
         notes=notes,
         scored_with=None if score_stamp is None else score_stamp.extra.get("version"),
         recommendations=recommendations,
+        clv=clv_table,
     )
     log.info(
         "customer 360: %s customers as of %s; champion %s",

@@ -22,6 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from workbench.canonical import CanonicalTables
+from workbench.clv.connect import customer_view
 from workbench.customer360.tables import (
     audience_table,
     customer_waterfall,
@@ -75,6 +76,9 @@ class CustomerProfile:
     recommendations : DataFrame or None
         rank, product_id, name, category, score, reason of the products the
         recommendations stage chose for this customer (None: no list).
+    value : dict or None
+        The CLV stage's numbers for this customer (:func:`workbench.clv.customer_view`:
+        CLV, tier, rank, P(alive), expected purchases; None: not valued).
     """
 
     customer_id: str
@@ -88,6 +92,7 @@ class CustomerProfile:
     waterfall: go.Figure | None
     notes: list[str] = field(default_factory=list)
     recommendations: pd.DataFrame | None = None
+    value: dict[str, Any] | None = None
 
     def headline_table(self) -> pd.DataFrame:
         """The headline as a two-column table (what, value)."""
@@ -123,6 +128,8 @@ class Customer360:
         The model version that made ``churn_scores.parquet``.
     recommendations : DataFrame or None
         ``recommendations.parquet`` (stage 06).
+    clv : DataFrame or None
+        ``clv.parquet`` (stage 05).
     """
 
     features: pd.DataFrame
@@ -137,6 +144,7 @@ class Customer360:
     notes: list[str] = field(default_factory=list)
     scored_with: str | None = None
     recommendations: pd.DataFrame | None = None
+    clv: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if "customer_id" not in self.features.columns:
@@ -253,7 +261,17 @@ class Customer360:
             waterfall=waterfall,
             notes=notes,
             recommendations=self._recommendations(cid, notes),
+            value=self._value(cid, notes),
         )
+
+    def _value(self, cid: str, notes: list[str]) -> dict[str, Any] | None:
+        """The customer's numbers of the CLV stage."""
+        if self.clv is None:
+            return None
+        found = customer_view(self.clv, cid)
+        if found is None:
+            notes.append(f"{cid} has no CLV: no completed order before the stage's as_of")
+        return found
 
     def _recommendations(self, cid: str, notes: list[str]) -> pd.DataFrame | None:
         """The customer's list of the recommendations stage, with product names."""
