@@ -104,6 +104,7 @@ from workbench.recommend.report import (
     example_lists,
     exclusion_markdown,
     headline,
+    model_figure,
     model_table,
     reason_table,
 )
@@ -179,6 +180,7 @@ __all__ = [
     "interactions_from_lines",
     "line_codes",
     "make_model",
+    "model_figure",
     "model_table",
     "metrics_from_arrays",
     "paired_bootstrap",

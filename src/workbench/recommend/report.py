@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from workbench.display import Headline, HeadlineItem, fmt_int, fmt_number, fmt_pct, md_text
 from workbench.recommend.connect import customer_recommendations
@@ -22,6 +23,7 @@ __all__ = [
     "KINDS",
     "MODEL_LABELS",
     "model_table",
+    "model_figure",
     "choice_markdown",
     "exclusion_markdown",
     "reason_table",
@@ -103,6 +105,35 @@ def model_table(evaluation: Evaluation) -> pd.DataFrame:
     first = [evaluation.chosen] if evaluation.chosen in out.index else []
     order = first + [i for i in out.index if i not in first]
     return out.loc[order].reset_index(drop=True)
+
+
+def model_figure(evaluation: Evaluation) -> go.Figure:
+    """NDCG@K of every model on the test window with its bootstrap interval, best at the
+    top; the chosen model (picked on the validation window) in a darker colour."""
+    table, k = evaluation.table, evaluation.params.k
+    order = table["ndcg_at_k"].sort_values(kind="stable").index
+    mean = table.loc[order, "ndcg_at_k"].astype(float)
+    low = table.loc[order].get("ndcg_at_k_low", mean).astype(float)
+    high = table.loc[order].get("ndcg_at_k_high", mean).astype(float)
+    colours = ["#1f4e79" if name == evaluation.chosen else "#9bb7d4" for name in order]
+    fig = go.Figure(
+        go.Bar(
+            x=mean,
+            y=[_label(str(name)) for name in order],
+            orientation="h",
+            marker_color=colours,
+            error_x={"type": "data", "symmetric": False, "array": high - mean,
+                     "arrayminus": mean - low},
+            hovertemplate="%{y}: NDCG %{x:.3f}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(
+        title=f"NDCG@{k} on the test window (bars: 95% bootstrap interval; dark: chosen)",
+        xaxis_title=f"NDCG@{k}",
+        height=80 + 40 * len(order),
+        margin={"t": 60, "l": 10, "r": 10, "b": 10},
+    )
+    return fig
 
 
 def choice_markdown(evaluation: Evaluation) -> str:
