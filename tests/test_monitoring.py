@@ -912,7 +912,7 @@ def test_retrain_notice_heads_the_index_escaped(tmp_path):
         },
     ]
     page = write_index(tmp_path / "index.html", title="t", meta={}, stages=stages).read_text()
-    assert page.index("Retrain recommended") < page.index("<table>")
+    assert page.index("Retrain recommended") < page.index('<table class="stages">')
     assert "top feature &lt;b&gt;x&lt;/b&gt; drifted" in page and "<b>x</b>" not in page
     quiet = write_index(tmp_path / "i2.html", title="t", meta={}, stages=stages[:1]).read_text()
     assert "Retrain" not in quiet
@@ -1024,7 +1024,7 @@ def test_backtest_steps_see_only_data_before_their_as_of(small_demo_dir, isolate
 
 @pytest.mark.notebooks
 @pytest.mark.slow
-def test_monitoring_notebook_through_the_runner(full_run, pipeline_project):
+def test_monitoring_notebook_through_the_runner(full_run, pipeline_project, small_demo_dir):
     """The stage in the shared pipeline run (a first run of its project): ok, the table
     profile kept for the next run, no drift measured and saying why, the retrain advice
     with its rule at the top of the index."""
@@ -1040,7 +1040,7 @@ def test_monitoring_notebook_through_the_runner(full_run, pipeline_project):
     clean = pd.read_parquet(pipeline_project.clean_dir / "orders.parquet")
     before = int((clean["ordered_at"] < parse_as_of("2026-06-30")).sum())
     assert profile.query("table == 'orders'")["rows"].iloc[0] == before
-    kept = catalog.history(pipeline_project, "table_profile")
+    kept = catalog.history(pipeline_project.for_source(small_demo_dir), "table_profile")
     assert [str(s.as_of.date()) for s, _ in kept] == ["2026-06-30"]
     index = (full_run.output_dir / "index.html").read_text()
-    assert index.index("No retrain needed") < index.index("<table>")
+    assert index.index("No retrain needed") < index.index('<table class="stages">')

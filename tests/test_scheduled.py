@@ -31,6 +31,8 @@ VOLATILE = {
     "champion_version",
     "seconds",
     "headline",  # names the champion version and whether this run changed it
+    "latest",  # registry_review: the newest version of a model grows with every run
+    "challenger",  # registry_review: the second run's version waits as challenger
     "build_seconds",
     "duration_seconds",
     "created",
