@@ -549,8 +549,13 @@ def _run_in_lab(sync_playwright, chromium: str, base: str, folder: Path) -> None
         first = page.inner_text(".widget-output h3")
         target = "C0000005" if "C0000005" not in first else "C0000006"
         combo.fill(target.lower())
+        # the header changes first; the other sections follow while the status line says
+        # "loading …": read the view once the status line is empty again
         page.wait_for_function(
-            f"() => document.querySelector('.widget-output h3').innerText.includes('{target}')",
+            "() => { const h = document.querySelector('.widget-output h3');"
+            " const v = document.querySelector('.jp-OutputArea-output .widget-vbox');"
+            f" return h && h.innerText.includes('{target}')"
+            " && v && !v.innerText.includes('loading '); }",
             timeout=60_000,
         )
         header = page.inner_text(".widget-output h3")
