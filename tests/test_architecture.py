@@ -55,7 +55,7 @@ STAGE_ORDER = (
 #: modules of its own layer and of lower layers, never of a higher one. The unit is the
 #: top-level module or package under ``workbench`` (``workbench`` itself is its __init__).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("contract", (ROOT, "schema", "settings")),
+    ("contract", (ROOT, "schema", "settings", "frames")),
     ("plumbing", ("loading", "engines")),
     ("canonical", ("canonical",)),
     ("catalog", ("catalog",)),

@@ -25,6 +25,7 @@ import pandas as pd
 from workbench.canonical import open_tables
 from workbench.churn.params import ChurnParams
 from workbench.features import FEATURE_TABLES, build_features
+from workbench.frames import isin
 from workbench.schema import check_as_of
 
 __all__ = [
@@ -237,7 +238,7 @@ def churn_labels(
         )
     recency = pd.to_numeric(features["recency_days"], errors="coerce")
     eligible = recency.le(windows.lookback_days).fillna(False).astype(bool)
-    churned = ~features["customer_id"].astype("str").isin(pd.Index(buyers).astype("str"))
+    churned = ~isin(features["customer_id"].astype("str"), pd.Index(buyers).astype("str"))
     return pd.DataFrame(
         {
             "customer_id": features["customer_id"].astype("str"),

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.clv.params import TIME_UNITS
+from workbench.frames import isin
 from workbench.schema import check_as_of
 
 __all__ = [
@@ -332,7 +333,7 @@ def calibration_holdout(
     cutoff = as_of - pd.Timedelta(days=horizon_days)
     tx = transactions(orders, as_of)
     calibration = tx.loc[tx["day"] < cutoff]
-    holdout = tx.loc[(tx["day"] >= cutoff) & tx["customer_id"].isin(calibration["customer_id"])]
+    holdout = tx.loc[(tx["day"] >= cutoff) & isin(tx["customer_id"], calibration["customer_id"])]
     if calibration.empty:
         frame = pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES[c]) for c in SUMMARY_COLUMNS})
     else:

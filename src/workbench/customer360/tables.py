@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from workbench.churn.explain import model_contributions
 from workbench.churn.figures import waterfall_figure
 from workbench.churn.scoring import winback_audience
+from workbench.frames import isin
 
 __all__ = [
     "PERSONAL_COLUMNS",
@@ -164,7 +165,7 @@ def recent_orders(
     keep = [c for c in ("order_id", "ordered_at", "amount", "status", "channel") if c in mine]
     out = mine.sort_values("ordered_at", ascending=False, kind="stable").head(n)[keep]
     if lines is not None and not lines.empty and not out.empty:
-        lines = lines[lines["order_id"].isin(out["order_id"])]
+        lines = lines[isin(lines["order_id"], out["order_id"])]
         grouped = lines.groupby("order_id")
         items = grouped["quantity"].sum() if "quantity" in lines else grouped.size()
         out = out.assign(items=out["order_id"].map(items))

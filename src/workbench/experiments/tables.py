@@ -35,6 +35,7 @@ from workbench.experiments.data import (
     ordered_variants,
     require_columns,
 )
+from workbench.frames import isin
 
 __all__ = [
     "EXPERIMENT_TABLES",
@@ -340,7 +341,7 @@ def _clean_assignments(
             f"{len(switched):,} customer(s) assigned to more than one variant excluded "
             f"(e.g. {', '.join(map(str, switched[:3]))})"
         )
-        rows = rows[~rows["customer_id"].isin(switched)]
+        rows = rows[~isin(rows["customer_id"], switched)]
     rows = rows.sort_values("assigned_at", kind="stable")
     repeated = rows.duplicated("customer_id")
     if repeated.any():

@@ -31,6 +31,7 @@ from workbench.canonical import open_tables
 from workbench.churn.evaluate import calibration_table, classification_metrics
 from workbench.churn.labels import completed_buyers
 from workbench.churn.params import RISK_BANDS
+from workbench.frames import isin
 
 __all__ = [
     "RealisedChurn",
@@ -221,7 +222,7 @@ def realised_churn(
     if not len(scores):
         raise ValueError(f"{owner}: the scores made as of {as_of.date()} have no rows")
     buyers = completed_buyers(_source(orders), as_of, end)
-    churned = ~ids.isin(buyers).to_numpy()
+    churned = ~np.asarray(isin(ids, buyers))
     outcomes = pd.DataFrame({"customer_id": ids.to_numpy(), "churn_probability": p})
     if "risk_band" in scores.columns:
         outcomes["risk_band"] = pd.Categorical(
@@ -388,7 +389,7 @@ def realised_purchases(
         else float("nan"),
         "mae": float(np.abs(per_customer["error"]).mean()),
         "mean_actual": float(actual.mean()),
-        "new_buyers": int((~realised.index.isin(ids)).sum()),
+        "new_buyers": int((~isin(realised.index, ids)).sum()),
     }
     log.info(
         "CLV forecast as of %s: %.0f purchases predicted, %.0f made in [%s, %s); MAE %.3f",

@@ -43,6 +43,7 @@ import pandas as pd
 
 from workbench import tracking
 from workbench.display import html_text
+from workbench.frames import isin
 from workbench.loading import load_tables
 from workbench.pipeline.run import PipelineResult, run_pipeline
 from workbench.schema import TABLES, parse_as_of
@@ -104,7 +105,7 @@ def _visible(tables: dict[str, pd.DataFrame], name: str, as_of: pd.Timestamp) ->
         return frame[stamps.isna() | (stamps < as_of)]
     if name == "order_items" and "orders" in tables and "order_id" in frame:
         kept = _visible(tables, "orders", as_of)["order_id"]
-        return frame[frame["order_id"].isin(kept)]
+        return frame[isin(frame["order_id"], kept)]
     return frame
 
 

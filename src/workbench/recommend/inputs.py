@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench.canonical import CanonicalTables, open_tables
 from workbench.display import fmt_int, fmt_pct
+from workbench.frames import isin
 from workbench.loading import LoadedData
 from workbench.recommend.split import TimeSplit
 from workbench.schema import check_as_of
@@ -190,7 +191,9 @@ def applicable(orders: pd.DataFrame, order_items: pd.DataFrame, as_of: pd.Timest
             )
     done = orders.loc[_completed(orders, as_of), "order_id"]
     quantity = pd.to_numeric(order_items["quantity"], errors="coerce")
-    usable = order_items["order_id"].isin(done) & order_items["product_id"].notna() & (quantity > 0)
+    usable = (
+        isin(order_items["order_id"], done) & order_items["product_id"].notna() & (quantity > 0)
+    )
     if bool(usable.any()):
         return None
     n_done, n_lines = len(done), len(order_items)
@@ -243,7 +246,7 @@ def input_overview(inputs: RecommendInputs, split: TimeSplit) -> pd.DataFrame:
     """
     orders, items = inputs.orders, inputs.order_items
     done = orders.loc[_completed(orders, split.as_of)]
-    lines = items.loc[items["order_id"].isin(done["order_id"]) & items["product_id"].notna()]
+    lines = items.loc[isin(items["order_id"], done["order_id"]) & items["product_id"].notna()]
     pairs = lines.merge(done[["order_id", "customer_id"]], on="order_id")
     per_pair = pairs.groupby(["customer_id", "product_id"])["order_id"].nunique()
     repeaters = per_pair[per_pair > 1].reset_index()["customer_id"].nunique()

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from workbench.frames import isin
+
 __all__ = ["AFFINITY_FILE", "read_planted_affinity", "affinity_recovery"]
 
 log = logging.getLogger(__name__)
@@ -104,9 +106,9 @@ def affinity_recovery(
     for name, frame in lists.items():
         shown = frame[["customer_id", "product_id"]].astype("str").drop_duplicates()
         listed = shown.assign(category=shown["product_id"].map(category))
-        listed = listed.loc[listed["customer_id"].isin(tastes["customer_id"])]
+        listed = listed.loc[isin(listed["customer_id"], tastes["customer_id"])]
         in_taste = listed.merge(tastes, on=["customer_id", "category"], how="left")["taste"]
-        judged = pairs.loc[pairs["customer_id"].isin(shown["customer_id"])]
+        judged = pairs.loc[isin(pairs["customer_id"], shown["customer_id"])]
         found = judged.merge(shown.assign(hit=True), on=["customer_id", "product_id"], how="left")
         customers = judged["customer_id"].nunique()
         rows.append(

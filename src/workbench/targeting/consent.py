@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.frames import isin
+
 __all__ = [
     "CONSENT_RULES",
     "SuppressionList",
@@ -206,7 +208,7 @@ def consent_table(
         who = ev["customer_id"].astype("str")
         unsub = set(who[kind == "unsubscribe"])
         bounces = who[kind == "bounce"].value_counts()
-        out["unsubscribed"] = ids.isin(unsub).to_numpy()
+        out["unsubscribed"] = np.asarray(isin(ids, unsub))
         out["bounced"] = bounces.reindex(ids).fillna(0).to_numpy() >= bounce_limit
         notes.append(
             f"unsubscribes and bounces (>= {bounce_limit}) from email_events before {as_of.date()}"
@@ -221,7 +223,7 @@ def consent_table(
                 else f"{rule}: no email_events and no features.{column}; not checked"
             )
     suppression = suppression or SuppressionList()
-    out["suppressed_id"] = ids.isin(suppression.customer_ids).to_numpy()
+    out["suppressed_id"] = np.asarray(isin(ids, suppression.customer_ids))
     out["suppressed_email"] = np.zeros(n, dtype=bool)
     if suppression.email_hashes:
         if customers is None or "email" not in customers.columns:
@@ -230,7 +232,7 @@ def consent_table(
             emails = customers.assign(customer_id=customers["customer_id"].astype("str"))
             emails = emails.drop_duplicates("customer_id").set_index("customer_id")["email"]
             hashed = email_sha256(emails.reindex(ids))
-            out["suppressed_email"] = hashed.isin(suppression.email_hashes).to_numpy()
+            out["suppressed_email"] = np.asarray(isin(hashed, suppression.email_hashes))
     flags = out[list(CONSENT_RULES)].to_numpy(dtype=bool)
     out["eligible"] = ~flags.any(axis=1)
     first = np.where(flags.any(axis=1), flags.argmax(axis=1), -1)
@@ -250,7 +252,7 @@ def exclusion_counts(consent: pd.DataFrame, members: pd.DataFrame | None = None)
     """
     groups = {"": consent}
     if members is not None:
-        groups["members_"] = consent[consent["customer_id"].isin(members["customer_id"])]
+        groups["members_"] = consent[isin(consent["customer_id"], members["customer_id"])]
     rows = []
     for rule in (*CONSENT_RULES, "eligible"):
         row: dict[str, object] = {"rule": rule}

@@ -31,6 +31,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from workbench.frames import isin
 from workbench.targeting.inputs import join_list
 from workbench.targeting.rules import Audience
 
@@ -152,7 +153,7 @@ def _products(
     out = pd.DataFrame({c: pd.Series(None, index=ids.index, dtype="str") for c in names})
     if recs is None or not len(recs):
         return out
-    top = recs[recs["customer_id"].isin(set(ids))].copy()
+    top = recs[isin(recs["customer_id"], set(ids))].copy()
     top["slot"] = top.groupby("customer_id", sort=False).cumcount() + 1
     top = top[top["slot"] <= n]
     if products is not None and "name" in products.columns:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import catalog
+from workbench.frames import isin
 
 __all__ = [
     "CLV_TIERS",
@@ -137,7 +138,7 @@ def targeting_table(
         for column in frame.columns:
             if frame[column].dtype == object:
                 frame[column] = frame[column].map(join_list)
-        unknown = ~frame["customer_id"].isin(table["customer_id"])
+        unknown = ~isin(frame["customer_id"], table["customer_id"])
         if unknown.any():
             notes.append(f"{name}: {int(unknown.sum()):,} customers not in the features, dropped")
         table = table.merge(frame[~unknown], on="customer_id", how="left", validate="1:1")

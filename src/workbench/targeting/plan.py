@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.frames import isin
 from workbench.schema import check_as_of
 from workbench.targeting.capping import (
     apply_frequency_cap,
@@ -177,8 +178,9 @@ def plan_targeting(
         bounce_limit=params.bounce_limit,
     )
     notes += consent_notes
-    eligible_ids = set(consent.loc[consent["eligible"], "customer_id"])
-    eligible = members[members["customer_id"].isin(eligible_ids)]
+    eligible = members[
+        isin(members["customer_id"], consent.loc[consent["eligible"], "customer_id"])
+    ]
     recent = None
     if params.count_recent_sends and email_events is not None:
         recent = recent_sends(email_events, as_of, params.cap_days)
