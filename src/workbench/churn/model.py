@@ -125,20 +125,32 @@ class FramePrep(TransformerMixin, BaseEstimator):
         self._check(X)
         X = X[self.columns_]
         X.attrs = {}  # pandas deep-copies attrs on every operation: slow on big metadata
-        out = {}
+        out: dict[str, pd.Series] = {}
+        # numbers and flags in one block (a conversion per column cost ~1 ms each: 4.6 s of
+        # the uplift stage's 9 s at 10,000 customers); text read as numbers column by column
+        plain = [c for c in self.numeric_ if _is_number(X[c])]
+        if plain:
+            block = X[plain].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+            block[~np.isfinite(block)] = np.nan
+            out.update({c: pd.Series(block[:, i], index=X.index) for i, c in enumerate(plain)})
         for col in self.numeric_:
-            out[col] = _as_float(X[col], col)
+            if col not in out:
+                out[col] = _as_float(X[col], col)
         for col in self.categorical_:
             text = X[col].astype("object")
             out[col] = text.where(text.notna(), MISSING_CATEGORY).astype("str").astype("object")
-        return pd.DataFrame(out, index=X.index)
+        return pd.DataFrame({c: out[c] for c in self.columns_}, index=X.index)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self.columns_, dtype=object)
 
 
+def _is_number(series: pd.Series) -> bool:
+    return bool(pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series))
+
+
 def _as_float(series: pd.Series, column: str) -> pd.Series:
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+    if _is_number(series):
         values = series.astype("Float64").astype("float64")
     else:
         values = pd.to_numeric(series, errors="coerce").astype("float64")
