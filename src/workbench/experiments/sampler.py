@@ -79,7 +79,7 @@ class Sampling:
     """
 
     draws: int = 1000
-    tune: int = 1000
+    tune: int = 500
     chains: int = 4
     cores: int = 1
     random_seed: int = 7
