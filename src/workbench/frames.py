@@ -34,7 +34,8 @@ def isin(values: pd.Series | pd.Index, among: Iterable[Any]) -> pd.Series:
     >>> isin(pd.Index([1, 2]), [2]).tolist()
     [False, True]
     """
-    wanted = among if isinstance(among, pd.Series | pd.Index | np.ndarray) else list(among)
+    kept = (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray, pa.Array)
+    wanted = among if isinstance(among, kept) else list(among)
     arrow = _text_array(values)
     found = _text_array(wanted) if arrow is not None else None
     if arrow is None or found is None or found.null_count:
