@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -472,6 +473,36 @@ def test_native_contributions_agree_with_shap_tree_explainer(telco_models):
         models.xgboost, sample, id_column="customerID", batch_size=64
     )
     np.testing.assert_allclose(batched.values.to_numpy(), contributions.values.to_numpy())
+
+
+def test_min_delta_early_stopping_keeps_fewer_trees_and_leaves_no_callback():
+    """A round must lower the validation log-loss by min_delta to count: with a large one
+    the model keeps fewer trees; predictions and contributions use exactly those trees, and
+    the fitted model holds no callback object (it is logged and loaded with skops)."""
+    data = churn.custom_training_set(_telco(1500, seed=8), "Churn", id_column="customerID")
+    X, y = data.features, data.labels
+    columns = churn.split_feature_columns(X, exclude=["customerID"])
+    fit, valid = X.index[:1000], X.index[1000:]
+    kept = {}
+    for delta in (0.0, 0.02):
+        params = dataclasses.replace(
+            FAST, n_estimators=300, early_stopping_min_delta=delta, learning_rate=0.05
+        )
+        model = churn.fit_xgboost(
+            X.loc[fit], y.loc[fit], X.loc[valid], y.loc[valid], columns, params
+        )
+        booster = model[-1]
+        kept[delta] = int(booster.best_iteration)
+        assert booster.get_params()["callbacks"] is None
+        assert booster.get_params()["early_stopping_rounds"] == FAST.early_stopping_rounds
+        sample = X.loc[valid].head(50)
+        contributions = churn.native_contributions(model, sample, id_column="customerID")
+        np.testing.assert_allclose(
+            contributions.probability().to_numpy(), model.predict_proba(sample)[:, 1], atol=1e-5
+        )
+    assert 0 < kept[0.02] < kept[0.0], kept
+    with pytest.raises(ValueError, match="early_stopping_min_delta"):
+        churn.ChurnParams(early_stopping_min_delta=-0.1)
 
 
 def test_linear_contributions_are_exact_by_hand():

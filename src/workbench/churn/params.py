@@ -71,6 +71,12 @@ class ChurnParams:
         XGBoost settings (``tree_method="hist"``).
     early_stopping_rounds : int, default 40
         Stop when the validation log-loss has not improved for this many rounds.
+    early_stopping_min_delta : float, default 0.0003
+        How much lower the validation log-loss must be for a round to count as an
+        improvement (0: any decrease). On large data the log-loss keeps creeping down by
+        millionths: at 1,000,000 customers 0.0003 keeps 304 trees instead of 598 for a
+        holdout ROC-AUC 0.0006 lower, and SHAP for every scored customer costs half; on
+        10,000 demo customers it keeps the same 55 trees.
     balance_classes : bool, default True
         Weight the classes equally (``scale_pos_weight`` = negatives / positives for
         XGBoost, ``class_weight="balanced"`` for the baseline). With a rare class this
@@ -149,6 +155,7 @@ class ChurnParams:
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
     early_stopping_rounds: int = 40
+    early_stopping_min_delta: float = 0.0003
     balance_classes: bool = True
     baseline_c: float = 1.0
     max_categories: int = 20
@@ -199,6 +206,12 @@ class ChurnParams:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 < value <= 1:
                 raise ValueError(f"ChurnParams: {name} must be in (0, 1], got {value!r}")
+        delta = self.early_stopping_min_delta
+        if not _is_number(delta) or not 0 <= delta < 1:
+            raise ValueError(
+                "ChurnParams: early_stopping_min_delta must be a log-loss difference in "
+                f"[0, 1) (0: any decrease counts), got {delta!r}"
+            )
         if not 0 <= self.decision_threshold < 1:
             raise ValueError(
                 "ChurnParams: decision_threshold must be in [0, 1) (0 = maximise F1), "
