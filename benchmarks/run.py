@@ -32,6 +32,7 @@ from benchmarks.common import AS_OF, BenchConfig, read_json, write_json
 from benchmarks.harness import REPO, run_measured
 from benchmarks.registry import CASES, Case, select_cases, spark_unavailable
 from benchmarks.report import git_commit, machine_info, now_text, render_markdown, size_ratios
+from workbench.experiments.sampler import Sampling
 
 __all__ = ["main", "parse_size", "DEFAULT_SIZES", "QUICK_SIZES"]
 
@@ -380,9 +381,11 @@ def _note(case: Case, outcome: dict, note: str) -> str:
             f"stability {extra.get('stability_s', 0):.0f} s; k = {extra.get('k')}"
         )
     if case.name == "ab_test" and extra:
+        nuts = Sampling()  # what the case samples with: the stage's defaults
         parts.append(
             f"outcomes {extra.get('load_s', 0):.0f} s, models {extra.get('model_s', 0):.0f} s "
-            f"(exact conversion; order values: 4 chains x 2,000 steps), "
+            f"(exact conversion; order values: {nuts.chains} chains x "
+            f"{nuts.tune + nuts.draws:,} steps), "
             f"{extra.get('converters', 0):,} converters"
         )
     if case.name == "ab_segments" and extra:

@@ -19,7 +19,7 @@ def analyse(data_dir: Path, work_dir: Path) -> dict:
     outcomes from the canonical Parquet (orders joined and summed on DuckDB), SRM check,
     frequentist cross-checks, CUPED, the conversion posterior (exact Beta draws) and the
     revenue model (order values on their sufficient statistics, NUTS with the
-    :class:`~workbench.experiments.Sampling` defaults: 1,000 draws and 1,000 tuning steps
+    :class:`~workbench.experiments.Sampling` defaults: 1,000 draws and 500 tuning steps
     × 4 chains, one core), the metric tables and the decision. The per-segment model is
     the ``ab_segments`` case.
     """
