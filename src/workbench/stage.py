@@ -306,6 +306,21 @@ class Stage:
         """The audit's clean tables exist and were made from this source as it is now."""
         return self._clean_problem() is None
 
+    def _clean_or_raw(self) -> str:
+        """``"clean"`` when the audit made clean tables from this source, else ``"raw"``
+        with a warning saying why (a stage without an ``input`` parameter)."""
+        problem = self._clean_problem()
+        if problem is None:
+            return "clean"
+        log.warning(
+            "stage %s reads the raw tables of %s: no clean tables from the audit for "
+            "this source (%s)",
+            self.name,
+            self.data_dir,
+            problem,
+        )
+        return "raw"
+
     def _clean_problem(self) -> str | None:
         """Why the audit's clean tables cannot be this stage's input (None: they can)."""
         stamp = catalog.read_stamp(self.settings, "clean")
@@ -377,16 +392,7 @@ class Stage:
             # a stage without an ``input`` parameter (the A/B test, churn, ...): the
             # audit's clean tables when it made them from this source, else the source —
             # logged and tagged, never another source's tables (as :meth:`load`)
-            problem = self._clean_problem()
-            input = "clean" if problem is None else "raw"
-            if problem is not None:
-                log.warning(
-                    "stage %s reads the raw tables of %s: no clean tables from the audit for "
-                    "this source (%s)",
-                    self.name,
-                    self.data_dir,
-                    problem,
-                )
+            input = self._clean_or_raw()
             if self.run_id:
                 tracking.tag_active_run({"workbench.input": input})
         choice = self._input_choice(input)
@@ -455,16 +461,7 @@ class Stage:
         if input is None and self.params is not None and hasattr(self.params, "input"):
             input = self._input_choice(None)
         if input is None:
-            problem = self._clean_problem()
-            input = "clean" if problem is None else "raw"
-            if problem is not None:
-                log.warning(
-                    "stage %s reads the raw tables of %s: no clean tables from the audit for "
-                    "this source (%s)",
-                    self.name,
-                    self.data_dir,
-                    problem,
-                )
+            input = self._clean_or_raw()
         else:
             self._input_choice(input)
             if input == "clean" and (problem := self._clean_problem()) is not None:
