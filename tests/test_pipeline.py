@@ -41,14 +41,21 @@ summary_path = ""  # replaces the assignments table
 """
 
 ECHO = """seen_before = "summary" in globals()  # a name the previous notebook left behind
-import json, os, pathlib
+import builtins, gc, json, os, pathlib, weakref
+# a reference cycle this notebook leaves behind: the reset must collect it
+cycle_left = getattr(builtins, "_workbench_test_cycle", lambda: None)() is not None
+class Node: pass
+node = Node(); node.me = node
+builtins._workbench_test_cycle = weakref.ref(node)
+frozen = gc.get_freeze_count()
 import plotly.express as px
 import plotly.io as pio
 pio.renderers.default = "plotly_mimetype"
 px.bar(x=["a", "b"], y=[factor, ratio]).show()
 summary = {"factor": factor, "ratio": ratio, "flag": flag, "label": label, "as_of": as_of,
            "data_dir": data_dir, "pipeline_run_id": pipeline_run_id, "data_root": data_root,
-           "seen_before": seen_before, "pid": os.getpid(),
+           "seen_before": seen_before, "pid": os.getpid(), "cycle_left": cycle_left,
+           "frozen": frozen,
            "headline": {"sentence": "Echoed.", "status": "ok",
                         "items": [{"label": "factor", "value": factor, "kind": "int"},
                                   {"label": "big", "value": 16789012.0, "kind": "number"}]}}
@@ -283,6 +290,9 @@ def test_stages_share_one_kernel_with_an_empty_namespace(project, monkeypatch):
     first, fourth = (json.loads((out / f"{n}.json").read_text()) for n in ("first", "fourth"))
     assert first["pid"] == fourth["pid"], "the second stage ran in the first one's kernel"
     assert fourth["seen_before"] is False, "the namespace was emptied between notebooks"
+    assert fourth["cycle_left"] is False, "garbage in reference cycles was collected"
+    # what survived the collection (imports) is kept out of later collections
+    assert fourth["frozen"] > first["frozen"] > 0
     executed = nbformat.read(str(out / "04_fourth.ipynb"), as_version=4)
     counts = [c.execution_count for c in executed.cells if c.cell_type == "code"]
     assert counts == [1, 2, 3], "the executed notebook numbers its cells as if run alone"
