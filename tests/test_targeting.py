@@ -724,6 +724,34 @@ def test_interactions_drop_machine_opens_and_use_clicks_without_a_human_open():
     assert counts["machine_opens"] == 3  # a at 30 s, b at 60 s, c at 60 s of the first send
 
 
+def test_interactions_keep_events_without_a_campaign_apart_and_leave_out_unknown_customers(
+    caplog,
+):
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", None, "b"],
+            "campaign_id": [None, None, "k", "k", "k"],
+            "event_type": ["open", "click", "open", "open", "open"],
+            "occurred_at": [
+                _t("2026-06-01 08:10"),
+                _t("2026-06-02 09:10"),
+                _t("2026-06-03 10:10"),
+                _t("2026-06-03 11:10"),
+                _t("2026-06-30 12:00"),  # on as_of: not before it
+            ],
+        }
+    )
+    with caplog.at_level("INFO", logger="workbench.targeting.sendtime"):
+        rows, counts = tg.interaction_times(events, AS_OF)
+    # each event without a campaign is its own interaction, in time order
+    assert rows["hour"].tolist() == [8, 9, 10]
+    assert rows["kind"].tolist() == ["open", "click", "open"]
+    assert rows["campaign_id"].tolist() == ["_event_0", "_event_1", "k"]
+    assert set(rows["customer_id"]) == {"a"}
+    assert counts["opens_without_send"] == 2 and counts["interactions"] == 3
+    assert "1 e-mail event(s) without a customer id left out" in caplog.text
+
+
 def test_send_time_recovers_planted_hours():
     """Gain threshold: the personal hours must recover at least half of the oracle's gain
     over the single best hour (measured 0.96 on this example), with a bootstrap interval

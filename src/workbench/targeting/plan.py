@@ -268,6 +268,7 @@ def _send_times(
         prior_strength=params.prior_strength,
         truth=truth,
         seed=params.control_seed,
+        precomputed=(interactions, counts),
     )
     notes.append(
         f"send time: {counts['machine_opens']:,} of {counts['opens']:,} opens within "
