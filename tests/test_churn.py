@@ -545,8 +545,18 @@ def test_explanation_figures_build(telco_models):
     importance = churn.global_importance(contributions)
     assert importance["share"].sum() == pytest.approx(1.0)
     top = importance["feature"].head(4).tolist()
-    assert len(figures.beeswarm_figure(contributions, top, max_points=300).data) >= 4
+    swarm = figures.beeswarm_figure(contributions, top, max_points=300)
+    assert len(swarm.data) >= 4
+    # a sampled picture: single precision, values shown to 4 significant digits, and each
+    # point's SHAP value still the customer's own (to float32 precision)
+    numeric = next(t for t in swarm.data if t.customdata is not None and t.name == "tenure")
+    assert numeric.x.dtype == np.float32 and numeric.y.dtype == np.float32
+    assert all(len(v.replace("-", "").replace(".", "")) <= 4 for v in numeric.customdata)
+    values = contributions.values["tenure"].to_numpy()
+    assert np.isin(numeric.x, values.astype(np.float32)).all()
     assert figures.dependence_figure(contributions, "Contract").data
+    tenure = figures.dependence_figure(contributions, "tenure")
+    assert tenure.data[0].x.dtype == np.float32
     fig = figures.waterfall_figure(contributions, data.features["customerID"].iloc[0], top=3)
     assert len(fig.data[0].x) == 3 + 1 + 2  # base, 3 inputs, the rest, total
     with pytest.raises(KeyError, match="not among"):

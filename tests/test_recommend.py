@@ -363,6 +363,22 @@ def test_factor_models_are_deterministic_and_validated():
             cls(n_threads=-1).fit(data)
 
 
+def test_als_and_item_knn_give_the_same_result_on_more_threads_and_bpr_gets_one():
+    """Why the stage's default is every core for ALS and item-kNN but one for BPR."""
+    rng = np.random.default_rng(6)
+    data = _matrix_interactions(sp.csr_matrix((rng.random((400, 30)) < 0.2).astype(float)))
+    one = ALS(factors=8, iterations=5, n_threads=1).fit(data)
+    two = ALS(factors=8, iterations=5, n_threads=2).fit(data)
+    assert np.array_equal(one.user_factors_, two.user_factors_)
+    assert np.array_equal(one.item_factors_, two.item_factors_)
+    knn_one = ItemKNN(n_threads=1).fit(data)
+    knn_two = ItemKNN(n_threads=2).fit(data)
+    assert (knn_one.similarity_ != knn_two.similarity_).nnz == 0
+    assert recommend.make_model("bpr", n_threads=4).n_threads == 1
+    assert recommend.make_model("als", n_threads=4).n_threads == 4
+    assert recommend.RecommendParams().n_threads == 0  # every core
+
+
 def test_blend_mixes_buy_again_and_collaborative(shop_data):
     full = Blend(BuyAgain(half_life_days=None), Popularity(), weight=1.0).fit(shop_data)
     items, _ = full.recommend(np.array([0]), k=2)

@@ -244,10 +244,13 @@ def beeswarm_figure(
     fig = go.Figure()
     scale_shown = False
     for pos, column in enumerate(features[::-1]):
-        shap = sample.values[column].to_numpy()
-        colour = _value_colour(sample, column)
-        jitter = pos + rng.uniform(-0.3, 0.3, len(shap))
-        shown = sample.data[column].astype("str").to_numpy()
+        # single precision and values shown to 4 digits: the figure is a sample drawn on
+        # screen, and float64 arrays with full-length value texts made it ~1 MB of the
+        # report (twice: in the executed notebook and in its HTML)
+        shap = _single(sample.values[column])
+        colour = _value_colour(sample, column).astype(np.float32)
+        jitter = (pos + rng.uniform(-0.3, 0.3, len(shap))).astype(np.float32)
+        shown = _shown(sample.data[column])
         known = ~np.isnan(colour)
         if known.any():
             marker = {**_RANK_MARKER, "color": colour[known], "showscale": not scale_shown}
@@ -288,14 +291,16 @@ def dependence_figure(
     """SHAP value of ``column`` against its value (a box per level for a category)."""
     n = len(contributions.values)
     rows = np.random.default_rng(random_state).choice(n, size=min(n, max_points), replace=False)
+    value = contributions.data[column].iloc[rows]
+    categorical = column in contributions.categorical
     frame = pd.DataFrame(
-        {
-            "value": contributions.data[column].iloc[rows].to_numpy(),
-            "shap": contributions.values[column].iloc[rows].to_numpy(),
+        {  # single precision: a sample drawn on screen (see beeswarm_figure)
+            "value": value.to_numpy() if categorical else _single(value),
+            "shap": _single(contributions.values[column].iloc[rows]),
         }
     )
     title = f"Dependence: {column}"
-    if column in contributions.categorical:
+    if categorical:
         fig = px.box(frame, x="value", y="shap", points="outliers", title=title)
     else:
         fig = px.scatter(frame, x="value", y="shap", opacity=0.5, title=title)
@@ -344,6 +349,20 @@ def waterfall_figure(contributions: Contributions, customer_id: str, *, top: int
         xaxis_title="log-odds of churn",
     )
     return fig
+
+
+def _single(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy(dtype=np.float32)
+
+
+def _shown(values: pd.Series) -> np.ndarray:
+    """Values as hover texts: numbers to 4 significant digits, missing as "missing"."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        text = np.char.mod("%.4g", numbers).astype(object)
+        text[np.isnan(numbers)] = "missing"
+        return text
+    return values.astype("str").fillna("missing").to_numpy(dtype=object)
 
 
 def _short(value: object) -> str:

@@ -6,9 +6,10 @@ and 1 M customers are scored in bounded memory.
 
 Threads: each model takes ``n_threads`` (implicit's ``num_threads``; 0 would mean every
 core) and fits with the BLAS thread pool limited to one thread — implicit warns, and
-slows down many times, when OpenBLAS runs its own pool beside it. With one thread BPR's
-stochastic gradient descent is deterministic for a given ``random_state``; with more it
-is not (Hogwild updates).
+slows down many times, when OpenBLAS runs its own pool beside it. ALS and item-kNN give
+the same result with any number of threads; BPR's stochastic gradient descent is
+deterministic for a given ``random_state`` only with one (with more: Hogwild updates),
+so the stage gives it one (:func:`~workbench.recommend.evaluate.make_model`).
 """
 
 from __future__ import annotations

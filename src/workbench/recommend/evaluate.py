@@ -106,7 +106,8 @@ def make_model(
 ) -> Recommender:
     """An unfitted model of family ``name`` with ``hyperparameters``.
 
-    ``n_threads`` and ``random_state`` go to the models that take them. For ``blend``,
+    ``n_threads`` and ``random_state`` go to the models that take them (BPR always gets
+    one thread: its parallel SGD is not repeatable). For ``blend``,
     ``hyperparameters`` holds ``weight`` and ``collaborative`` (a family name); its parts
     use the hyperparameters in ``best`` (family -> hyperparameters).
 
@@ -140,7 +141,9 @@ def make_model(
             f"{name}: unknown hyperparameter(s) {', '.join(unknown)}; "
             f"accepted: {', '.join(accepted)}"
         )
-    for key, value in (("n_threads", n_threads), ("random_state", random_state)):
+    # BPR's parallel SGD is not repeatable: one thread, whatever the others get
+    threads = 1 if name == "bpr" else n_threads
+    for key, value in (("n_threads", threads), ("random_state", random_state)):
         if key in accepted:
             values.setdefault(key, value)
     return cls(**values)
