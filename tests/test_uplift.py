@@ -495,6 +495,23 @@ def test_unequal_shares_use_the_transformed_outcome():
     )
 
 
+def test_xgboost_learners_give_the_same_uplift_on_any_number_of_threads():
+    """Why n_jobs defaults to every core: the hist trees do not depend on it."""
+    table, _ = one_arm(3000, seed=4)
+    data = up.prepare_uplift_data(
+        table, treatment_column="arm", control="c", outcome_column="visit"
+    )
+    assert UpliftParams().threads >= 1 and UpliftParams(n_jobs=1).threads == 1
+    with pytest.raises(ValueError, match="n_jobs must be an int >= 0"):
+        UpliftParams(n_jobs=-1)
+    predictions = []
+    for n_jobs in (1, 2):
+        model = up.TwoModel("xgboost", data.columns, UpliftParams(n_jobs=n_jobs), control="c")
+        model.fit(data.features, data.treatment, data.outcome)
+        predictions.append(model.predict_uplift(data.features)["t"])
+    assert np.array_equal(predictions[0], predictions[1])
+
+
 @pytest.mark.slow
 def test_continuous_outcome():
     # Revenue per customer; class transformation is left out. Measured holdout Spearman

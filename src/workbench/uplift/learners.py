@@ -107,7 +107,7 @@ def learner_pipeline(
             colsample_bytree=params.colsample_bytree,
             reg_lambda=params.reg_lambda,
             tree_method="hist",
-            n_jobs=params.n_jobs,
+            n_jobs=params.threads,
             random_state=state,
         )
         if task == "classifier":

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from workbench.churn.params import available_cores
+
 __all__ = [
     "UpliftParams",
     "APPROACHES",
@@ -112,8 +114,11 @@ class UpliftParams:
     refit : bool, default True
         Refit the chosen models on every row (training plus holdout) before scoring;
         the holdout metrics describe the models fitted on the training rows.
-    n_jobs : int, default 1
-        Threads of XGBoost (one is fastest on a busy shared machine).
+    n_jobs : int, default 0
+        Threads of XGBoost; 0 means one per available core (as the churn stage). The
+        ``hist`` trees are the same with any number of threads (measured: identical
+        predictions); 200 rounds on 220,000 rows × 80 inputs take 6.0 s on two threads
+        and 10.8 s on one. Set 1 to leave the other cores alone.
     random_state : int, default 7
         Seed of the split, the bootstrap and every model.
 
@@ -158,7 +163,7 @@ class UpliftParams:
     min_uplift: float = 0.0
     persuadable_uplift: float = 0.01
     refit: bool = True
-    n_jobs: int = 1
+    n_jobs: int = 0
     random_state: int = 7
 
     def __post_init__(self) -> None:
@@ -187,8 +192,9 @@ class UpliftParams:
             )
         for name in ("n_estimators", "max_depth", "max_categories", "n_jobs", "window_days"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"UpliftParams: {name} must be a positive int, got {value!r}")
+            low = 0 if name == "n_jobs" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"UpliftParams: {name} must be an int >= {low}, got {value!r}")
         if not isinstance(self.bins, int) or self.bins < 2:
             raise ValueError(f"UpliftParams: bins must be an int >= 2, got {self.bins!r}")
         if not isinstance(self.n_bootstrap, int) or self.n_bootstrap < 0:
@@ -232,6 +238,11 @@ class UpliftParams:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ValueError(f"UpliftParams: {name} must be a number, got {value!r}")
+
+    @property
+    def threads(self) -> int:
+        """XGBoost threads: :attr:`n_jobs`, or the cores this process may use when 0."""
+        return self.n_jobs or available_cores()
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (lists for tuples), e.g. for MLflow parameters."""
