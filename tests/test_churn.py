@@ -547,13 +547,20 @@ def test_explanation_figures_build(telco_models):
     top = importance["feature"].head(4).tolist()
     swarm = figures.beeswarm_figure(contributions, top, max_points=300)
     assert len(swarm.data) >= 4
-    # a sampled picture: single precision, values shown to 4 significant digits, and each
-    # point's SHAP value still the customer's own (to float32 precision)
-    numeric = next(t for t in swarm.data if t.customdata is not None and t.name == "tenure")
-    assert numeric.x.dtype == np.float32 and numeric.y.dtype == np.float32
-    assert all(len(v.replace("-", "").replace(".", "")) <= 4 for v in numeric.customdata)
-    values = contributions.values["tenure"].to_numpy()
-    assert np.isin(numeric.x, values.astype(np.float32)).all()
+    # a sampled picture: single precision, values as numbers shown to 4 significant
+    # digits on hover, each point's SHAP value and value still the customer's own
+    numeric = next(t for t in swarm.data if t.name == "tenure")
+    assert {numeric.x.dtype, numeric.y.dtype, numeric.customdata.dtype} == {np.dtype("float32")}
+    assert "%{customdata:.4~g}" in numeric.hovertemplate
+    pairs = set(zip(numeric.x.tolist(), numeric.customdata.tolist(), strict=True))
+    truth = zip(
+        contributions.values["tenure"].astype("float32").tolist(),
+        contributions.data["tenure"].astype("float32").tolist(),
+        strict=True,
+    )
+    assert pairs <= set(truth)
+    category = next(t for t in swarm.data if t.name == "Contract")
+    assert set(category.customdata) <= set(contributions.data["Contract"].astype("str"))
     assert figures.dependence_figure(contributions, "Contract").data
     tenure = figures.dependence_figure(contributions, "tenure")
     assert tenure.data[0].x.dtype == np.float32

@@ -211,12 +211,13 @@ _RANK_MARKER = {
 }
 
 
-def _points(column: str) -> dict:
+def _points(column: str, *, number: bool = False) -> dict:
+    shown = "%{customdata:.4~g}" if number else "%{customdata}"
     return {
         "mode": "markers",
         "showlegend": False,
         "name": column,
-        "hovertemplate": f"{column} = %{{customdata}}<br>SHAP %{{x:.3f}}<extra></extra>",
+        "hovertemplate": f"{column} = {shown}<br>SHAP %{{x:.3f}}<extra></extra>",
     }
 
 
@@ -244,23 +245,23 @@ def beeswarm_figure(
     fig = go.Figure()
     scale_shown = False
     for pos, column in enumerate(features[::-1]):
-        # single precision and values shown to 4 digits: the figure is a sample drawn on
-        # screen, and float64 arrays with full-length value texts made it ~1 MB of the
-        # report (twice: in the executed notebook and in its HTML)
+        # single precision, numbers as numbers (shown to 4 digits on hover): the figure is
+        # a sample drawn on screen, and float64 arrays with full-length value texts made
+        # it ~1 MB of the report (twice: in the executed notebook and in its HTML)
         shap = _single(sample.values[column])
         colour = _value_colour(sample, column).astype(np.float32)
         jitter = (pos + rng.uniform(-0.3, 0.3, len(shap))).astype(np.float32)
         shown = _shown(sample.data[column])
-        known = ~np.isnan(colour)
+        known = ~np.isnan(colour)  # numbers: their values travel as numbers, not texts
         if known.any():
             marker = {**_RANK_MARKER, "color": colour[known], "showscale": not scale_shown}
             scale_shown = True
             fig.add_scattergl(
                 x=shap[known],
                 y=jitter[known],
-                customdata=shown[known],
+                customdata=_single(sample.data[column])[known],
                 marker=marker,
-                **_points(column),
+                **_points(column, number=True),
             )
         if (~known).any():
             fig.add_scattergl(
@@ -356,12 +357,7 @@ def _single(values: pd.Series) -> np.ndarray:
 
 
 def _shown(values: pd.Series) -> np.ndarray:
-    """Values as hover texts: numbers to 4 significant digits, missing as "missing"."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        text = np.char.mod("%.4g", numbers).astype(object)
-        text[np.isnan(numbers)] = "missing"
-        return text
+    """Values as hover texts, missing ones as "missing"."""
     return values.astype("str").fillna("missing").to_numpy(dtype=object)
 
 
