@@ -361,6 +361,9 @@ def _note(case: Case, outcome: dict, note: str) -> str:
             + "stages "
             + ", ".join(f"{k} {v:.0f} s" for k, v in stage_s.items() if v is not None)
         )
+        if extra.get("report_mb") is not None:
+            largest = ", ".join(f"{k} {v:.1f}" for k, v in (extra.get("largest_mb") or {}).items())
+            parts.append(f"report folder {extra['report_mb']:.1f} MB (largest: {largest})")
     if case.name == "features" and extra.get("engine_s"):
         slowest = sorted(extra["engine_s"].items(), key=lambda kv: -kv[1])[:3]
         parts.append("slowest parts: " + ", ".join(f"{k} {v:.1f} s" for k, v in slowest))

@@ -132,3 +132,16 @@ def test_ratio_per_row_normalises_capped_rows():
     assert ratio_value(Ratio("slow", "x", "slow", "fast", "wall"), rows) == pytest.approx(1.0)
     assert ratio_value(Ratio("slow", "x", "slow", "fast", "compute"), rows) == pytest.approx(1.5)
     assert ratio_value(Ratio("slow", "x", "slow", "broken"), rows) is None
+
+
+def test_report_folder_size_counts_every_file_and_names_the_largest(tmp_path):
+    from benchmarks.cases.pipeline import report_folder_size
+
+    (tmp_path / "plotly.min.js").write_bytes(b"x" * 3_000_000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.html").write_bytes(b"y" * 500_000)
+    (tmp_path / "b.json").write_bytes(b"z" * 10)
+    size = report_folder_size(tmp_path)
+    assert size["report_mb"] == 3.5
+    assert list(size["largest_mb"]) == ["plotly.min.js", "a.html", "b.json"]
+    assert size["largest_mb"]["plotly.min.js"] == 3.0

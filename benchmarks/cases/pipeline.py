@@ -16,6 +16,7 @@ from workbench.pipeline import run_pipeline
 __all__ = [
     "FIXED_COST_STAGES",
     "OVERRIDES",
+    "report_folder_size",
     "stage_fixed_cost",
     "stage_fixed_cost_fresh_kernels",
     "whole_pipeline",
@@ -77,6 +78,18 @@ def whole_pipeline(data_dir: Path, work_dir: Path) -> dict:
         "rows_what": "customers",
         "stage_s": {name: s["seconds"] for name, s in stages.items()},
         "overrides": list(OVERRIDES),
+        **report_folder_size(result.output_dir),
+    }
+
+
+def report_folder_size(folder: Path) -> dict:
+    """Bytes of a run's report folder (``report_mb``, 10^6 bytes) and of its largest files
+    (``largest_mb``: name -> MB, the five largest)."""
+    files = [p for p in Path(folder).rglob("*") if p.is_file()]
+    sizes = sorted(((p.stat().st_size, p.name) for p in files), reverse=True)
+    return {
+        "report_mb": round(sum(size for size, _ in sizes) / 1e6, 2),
+        "largest_mb": {name: round(size / 1e6, 2) for size, name in sizes[:5]},
     }
 
 
