@@ -548,9 +548,16 @@ def test_explanation_figures_build(telco_models):
     swarm = figures.beeswarm_figure(contributions, top, max_points=300)
     assert len(swarm.data) >= 4
     # a sampled picture: single precision, values as numbers shown to 4 significant
-    # digits on hover, each point's SHAP value and value still the customer's own
+    # digits on hover, each point's SHAP value and value still the customer's own; the
+    # colour (value rank) in one byte, the row (with its jitter) in hundredths in two
     numeric = next(t for t in swarm.data if t.name == "tenure")
-    assert {numeric.x.dtype, numeric.y.dtype, numeric.customdata.dtype} == {np.dtype("float32")}
+    assert {numeric.x.dtype, numeric.customdata.dtype} == {np.dtype("float32")}
+    assert (numeric.y.dtype, numeric.marker.color.dtype) == (np.int16, np.uint8)
+    row = swarm.layout.yaxis.tickvals[list(swarm.layout.yaxis.ticktext).index("tenure")]
+    assert np.abs(numeric.y.astype(int) - row).max() <= 30  # within 0.3 of its row
+    order = np.argsort(numeric.customdata, kind="stable")
+    assert (np.diff(numeric.marker.color[order].astype(int)) >= 0).all()  # higher value, redder
+    assert numeric.marker.color.max() == swarm.data[0].marker.cmax == 255
     assert "%{customdata:.4~g}" in numeric.hovertemplate
     pairs = set(zip(numeric.x.tolist(), numeric.customdata.tolist(), strict=True))
     truth = zip(
