@@ -13,7 +13,9 @@ import pytest
 from scipy import stats
 
 from workbench import uplift as up
+from workbench.churn.params import available_cores
 from workbench.uplift import UpliftInputError, UpliftParams
+from workbench.uplift.learners import fit_learner, learner_pipeline
 from workbench.uplift.metrics import (
     auuc_score,
     bootstrap_qini,
@@ -24,6 +26,7 @@ from workbench.uplift.metrics import (
     uplift_by_bin,
     uplift_curve,
 )
+from workbench.uplift.params import PARALLEL_ROWS
 
 ARMS = ("Mens E-Mail", "Womens E-Mail")
 CONTROL = "No E-Mail"
@@ -510,6 +513,14 @@ def test_xgboost_learners_give_the_same_uplift_on_any_number_of_threads():
         model.fit(data.features, data.treatment, data.outcome)
         predictions.append(model.predict_uplift(data.features)["t"])
     assert np.array_equal(predictions[0], predictions[1])
+    # ... but small fits get one thread when n_jobs is 0: their hand-offs cost more
+    auto, two = UpliftParams(), UpliftParams(n_jobs=2)
+    fitted = fit_learner("xgboost", "classifier", data.columns, auto, data.features, data.outcome)
+    assert len(data.features) < PARALLEL_ROWS and fitted[-1].n_jobs == 1
+    big = learner_pipeline("xgboost", "classifier", data.columns, auto, rows=PARALLEL_ROWS)
+    assert big[-1].n_jobs == auto.threads == available_cores()
+    assert learner_pipeline("xgboost", "classifier", data.columns, auto)[-1].n_jobs == auto.threads
+    assert learner_pipeline("xgboost", "classifier", data.columns, two, rows=10)[-1].n_jobs == 2
 
 
 @pytest.mark.slow

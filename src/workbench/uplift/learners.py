@@ -71,7 +71,13 @@ def _encoder(columns: ModelColumns, params: UpliftParams, *, scale: bool) -> Col
 
 
 def learner_pipeline(
-    kind: str, task: str, columns: ModelColumns, params: UpliftParams, *, seed: int = 0
+    kind: str,
+    task: str,
+    columns: ModelColumns,
+    params: UpliftParams,
+    *,
+    seed: int = 0,
+    rows: int | None = None,
 ) -> Pipeline:
     """Unfitted base learner.
 
@@ -84,6 +90,10 @@ def learner_pipeline(
     params : UpliftParams
     seed : int, default 0
         Added to ``params.random_state`` so the many learners of one run differ.
+    rows : int, optional
+        The rows it will be fitted on: XGBoost's threads follow
+        :meth:`UpliftParams.threads_for` (unknown: every available core when ``n_jobs``
+        is 0).
 
     Examples
     --------
@@ -107,7 +117,7 @@ def learner_pipeline(
             colsample_bytree=params.colsample_bytree,
             reg_lambda=params.reg_lambda,
             tree_method="hist",
-            n_jobs=params.threads,
+            n_jobs=params.threads if rows is None else params.threads_for(rows),
             random_state=state,
         )
         if task == "classifier":
@@ -150,7 +160,7 @@ def fit_learner(
         log.info("%s %s: the outcome does not vary (%s); predicting it as a constant",
                  kind, task, y[0])  # fmt: skip
         return DummyRegressor(strategy="constant", constant=float(y[0])).fit(X, y)
-    pipe = learner_pipeline(kind, task, columns, params, seed=seed)
+    pipe = learner_pipeline(kind, task, columns, params, seed=seed, rows=len(y))
     target = y.astype(int) if task == "classifier" else y
     with threadpool_limits(limits=1, user_api="blas"):
         return pipe.fit(X, target)
