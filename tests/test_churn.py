@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from canonical import canonical_table, ts
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from workbench import churn
 from workbench.canonical import open_tables
@@ -577,6 +578,35 @@ def test_explanation_figures_build(telco_models):
         figures.waterfall_figure(contributions, "nobody")
     figures.gains_figure(models.y_holdout, models.holdout_scores)
     figures.confusion_figure(models.y_holdout, models.holdout_scores, models.thresholds)
+
+
+def test_score_figures_do_not_grow_with_the_customers():
+    """The risk bands are counted before drawing and the curves thinned: at 1 M customers
+    the histogram carried every score (~7 MB) and the precision–recall curve a point per
+    distinct score into the churn report."""
+    rng = np.random.default_rng(3)
+    p = rng.beta(2, 5, 300_000)
+    y = (rng.random(p.size) < p).astype(int)
+    scores = pd.DataFrame({"churn_probability": p, "risk_band": churn.risk_band(p)})
+    fig = figures.risk_band_figure(scores)
+    assert [t.name for t in fig.data] == list(churn.RISK_BANDS) and fig.layout.barmode == "stack"
+    counts = scores["risk_band"].value_counts()
+    assert {t.name: int(np.sum(t.y)) for t in fig.data} == counts.to_dict()
+    low = next(t for t in fig.data if t.name == "low")  # below 0.3: the first 12 of 40 bins
+    assert low.y[:12].sum() == counts["low"] and np.allclose(low.x[:2], [0.0125, 0.0375])
+    assert len(fig.to_json()) < 30_000
+    curves = figures.roc_pr_figure(y, {"xgboost": p})
+    drawn = [t for t in curves.data if t.name == "xgboost"]
+    assert len(drawn) == 2 and all(len(t.x) <= figures.CURVE_POINTS for t in drawn)
+    fpr, tpr, _ = roc_curve(y, p)
+    roc = drawn[0]
+    assert len(fpr) > 10 * figures.CURVE_POINTS  # a curve that needed thinning
+    assert (roc.x[0], roc.y[0], roc.x[-1], roc.y[-1]) == (0, 0, 1, 1)
+    # every drawn point is on the full curve; the area under the drawn curve is the AUC
+    on_curve = set(zip(fpr.astype("float32").tolist(), tpr.astype("float32").tolist(), strict=True))
+    assert set(zip(roc.x.tolist(), roc.y.tolist(), strict=True)) <= on_curve
+    assert np.trapezoid(roc.y, roc.x) == pytest.approx(roc_auc_score(y, p), abs=1e-4)
+    assert len(curves.to_json()) < 100_000
 
 
 # --------------------------------------------------------------------------- registry

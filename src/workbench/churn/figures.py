@@ -42,13 +42,29 @@ def _color(name: str, i: int) -> str:
     return _COLORS.get(name, px.colors.qualitative.Plotly[i % 10])
 
 
+#: Points a drawn curve keeps (at 1 M customers a holdout's precision–recall curve has a
+#: point per distinct score: ~4 MB of the churn report for what the screen shows in 2,000)
+CURVE_POINTS = 2000
+
+
+def _thin(a: np.ndarray, b: np.ndarray, points: int = CURVE_POINTS) -> tuple[np.ndarray, ...]:
+    """Every ``len/points``-th point of a curve (the first and last kept), in single
+    precision: between two kept points the curve moves by at most ``len/points`` of its
+    thresholds' customers, far below a pixel."""
+    if len(a) > points:
+        keep = np.unique(np.linspace(0, len(a) - 1, points).round().astype(int))
+        a, b = a[keep], b[keep]
+    return a.astype(np.float32), b.astype(np.float32)
+
+
 def roc_pr_figure(y_true: ArrayLike, scores: Mapping[str, np.ndarray]) -> go.Figure:
-    """ROC and precision–recall curves of each model, side by side."""
+    """ROC and precision–recall curves of each model, side by side (each drawn with at
+    most :data:`CURVE_POINTS` points; the metrics come from every customer)."""
     y = np.asarray(y_true, dtype=int)
     fig = make_subplots(1, 2, subplot_titles=("ROC curve", "Precision–recall curve"))
     for i, (name, p) in enumerate(scores.items()):
-        fpr, tpr, _ = roc_curve(y, p)
-        precision, recall, _ = precision_recall_curve(y, p)
+        fpr, tpr = _thin(*roc_curve(y, p)[:2])
+        precision, recall = _thin(*precision_recall_curve(y, p)[:2])
         style = {"color": _color(name, i)}
         fig.add_scatter(x=fpr, y=tpr, name=name, line=style, row=1, col=1)
         fig.add_scatter(
@@ -374,16 +390,37 @@ def _short(value: object) -> str:
     return str(value)
 
 
-def risk_band_figure(scores: pd.DataFrame) -> go.Figure:
-    """Distribution of churn probabilities, coloured by risk band."""
-    fig = px.histogram(
-        scores,
-        x="churn_probability",
-        color="risk_band",
-        nbins=40,
-        category_orders={"risk_band": list(RISK_BANDS)},
-        color_discrete_map={"low": "#54a24b", "medium": "#eeca3b", "high": "#e45756"},
+_BAND_COLOURS = {"low": "#54a24b", "medium": "#eeca3b", "high": "#e45756"}
+
+
+def risk_band_figure(scores: pd.DataFrame, *, bins: int = 40) -> go.Figure:
+    """Distribution of churn probabilities in ``bins`` equal bins of [0, 1], stacked by
+    risk band. Counted here, not by plotly: a histogram trace carries every customer's
+    score into the report (~7 MB at 700,000 scored customers)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    probability = scores["churn_probability"].to_numpy(dtype="float64")
+    band = scores["risk_band"].astype("str").to_numpy()
+    fig = go.Figure()
+    for name in RISK_BANDS:
+        counts, _ = np.histogram(probability[band == name], bins=edges)
+        fig.add_bar(
+            x=centres,
+            y=counts,
+            width=0.95 / bins,
+            customdata=np.column_stack([edges[:-1], edges[1:]]),
+            name=name,
+            marker_color=_BAND_COLOURS.get(name),
+            hovertemplate=f"{name} risk<br>churn probability %{{customdata[0]:.3f}}–"
+            "%{customdata[1]:.3f}<br>%{y:,} customers<extra></extra>",
+        )
+    fig.update_layout(
         title="Churn probability of the scored customers",
+        barmode="stack",
+        height=380,
+        margin=_MARGIN,
+        xaxis_title="churn_probability",
+        yaxis_title="customers",
+        legend={"title": {"text": "risk band"}, "traceorder": "normal"},
     )
-    fig.update_layout(height=380, margin=_MARGIN, bargap=0.02, yaxis_title="customers")
     return fig
